@@ -1,0 +1,6 @@
+"""SVF layers."""
+
+from svf_tf.layers.svf_conv2d import SVFConv2D
+from svf_tf.layers.svf_dense import SVFDense
+
+__all__ = ["SVFConv2D", "SVFDense"]

@@ -1,0 +1,278 @@
+"""The factorisation shared by `SVFConv2D` and `SVFDense`.
+
+A pretrained kernel, folded to a matrix M of shape (fan_in, units) (for a conv
+kernel in Keras' HWIO layout, fan_in = kh*kw*Ci), is decomposed once as
+
+    M = V diag(S) U^T,   V: (fan_in, R),  S: (R,),  U: (units, R)
+
+which is the paper's W' = U S V^T (W' is M transposed, up to a permutation of
+columns that SVD does not see), so U, S and V keep the paper's names and
+roles: V is the "decouple" conv, S the scaling, U the 1x1 projection
+(SVF paper, section 3.2 and Algorithm 1).
+
+`SVFFactorization` is a mixin for a Keras layer that has a kernel; it owns the
+option checks, the decomposition, the factor weights, the composed kernel and
+the (de)serialisation of the weights.
+"""
+
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+FACTORS = ("U", "S", "V")
+PARAMETRIZATIONS = ("direct", "exp")
+COMPUTE_MODES = ("kernel", "factored")
+
+# Length of the base-kernel fingerprint kept with every SVF layer: the norm of
+# the kernel, six random bilinear projections of it, and the norm of the bias.
+FINGERPRINT_SIZE = 8
+
+
+def check_svf_options(trainable_factors, parametrization, rank_multiple, compute):
+    """Validates and normalises the SVF options shared by every SVF layer.
+
+    Returns:
+        (trainable_factors as a sorted tuple of "U"/"S"/"V", parametrization,
+        rank_multiple, compute).
+
+    Raises:
+        ValueError: naming the bad value and what is accepted.
+    """
+    if isinstance(trainable_factors, str):
+        trainable_factors = tuple(trainable_factors) if set(trainable_factors) <= set(
+            FACTORS) else (trainable_factors,)
+    factors = tuple(trainable_factors or ())
+    unknown = [f for f in factors if f not in FACTORS]
+    if not factors or unknown:
+        raise ValueError(
+            f"trainable_factors={trainable_factors!r} is not accepted: give a non-empty "
+            f"subset of {FACTORS}, e.g. ('S',) for the paper's SVF or ('U', 'S', 'V') "
+            "for Table 7's all-subspace row.")
+    factors = tuple(f for f in FACTORS if f in factors)
+    if parametrization not in PARAMETRIZATIONS:
+        raise ValueError(
+            f"parametrization={parametrization!r} is not accepted: use 'direct' "
+            "(S itself trains, as the authors' code) or 'exp' (S = S0 * exp(s'), "
+            "paper Appendix D).")
+    if isinstance(rank_multiple, bool) or not isinstance(rank_multiple, (int, np.integer)) \
+            or rank_multiple < 1:
+        raise ValueError(
+            f"rank_multiple={rank_multiple!r} is not accepted: use a positive integer; 1 "
+            "keeps the exact full rank, 4 reproduces the reference code's rounding.")
+    if compute not in COMPUTE_MODES:
+        raise ValueError(
+            f"compute={compute!r} is not accepted: use 'kernel' (compose "
+            "U diag(S) V^T and run one op) or 'factored' (the paper's Algorithm 1: "
+            "V op, scale by S, U 1x1 op).")
+    return factors, parametrization, int(rank_multiple), compute
+
+
+def svf_rank(fan_in: int, units: int, rank_multiple: int) -> int:
+    """Rank kept: the full rank, floored to a multiple of `rank_multiple`.
+
+    With rank_multiple=4 this is the reference `round_to_nearest`: floor to a
+    multiple of 4, clamped to [1, full rank] (the RGB stem conv goes 27 -> 24).
+    """
+    full = min(fan_in, units)
+    return max(1, min(full, (full // rank_multiple) * rank_multiple))
+
+
+def decompose(matrix, rank: int):
+    """SVD of a folded kernel in float64 on the CPU.
+
+    Args:
+        matrix: array of shape (fan_in, units).
+        rank: number of singular triplets to keep.
+
+    Returns:
+        float32 numpy arrays (u, s, v) with matrix ~= v @ diag(s) @ u.T,
+        u: (units, rank), s: (rank,) descending, v: (fan_in, rank). Signs are
+        fixed so that the largest-magnitude entry of each column of u is
+        positive, which makes the factors reproducible across SVD backends.
+    """
+    # On the host in float64: GPU SVDs are slow and float32 ones lose the small
+    # singular values (keras_tf_notes 4.1).
+    with tf.device("/CPU:0"):
+        s, left, right = tf.linalg.svd(tf.constant(np.asarray(matrix), tf.float64))
+    s, v, u = s.numpy()[:rank], left.numpy()[:, :rank], right.numpy()[:, :rank]
+    pivot = np.abs(u).argmax(axis=0)
+    signs = np.sign(u[pivot, np.arange(rank)])
+    signs[signs == 0] = 1.0
+    return (u * signs).astype(np.float32), s.astype(np.float32), (v * signs).astype(np.float32)
+
+
+def fingerprint(matrix, bias=None) -> np.ndarray:
+    """A short, sign- and basis-independent summary of a base kernel.
+
+    The same kernel always gives the same numbers (to float rounding), a
+    different kernel almost surely does not; it does not depend on how an SVD
+    chose signs, so adapters stay loadable across machines.
+    """
+    matrix = np.asarray(matrix, np.float64)
+    rng = np.random.default_rng(20220601)
+    left = rng.standard_normal((6, matrix.shape[0])) / np.sqrt(matrix.shape[0])
+    right = rng.standard_normal((6, matrix.shape[1])) / np.sqrt(matrix.shape[1])
+    projections = np.einsum("ki,ij,kj->k", left, matrix, right)
+    bias_norm = 0.0 if bias is None else float(np.linalg.norm(np.asarray(bias, np.float64)))
+    return np.concatenate(
+        [[np.linalg.norm(matrix)], projections, [bias_norm]]).astype(np.float32)
+
+
+def fingerprints_match(a, b) -> bool:
+    """Whether two fingerprints describe the same base kernel (float tolerance)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    scale = max(abs(a[0]), abs(b[0]), 1e-12)
+    return bool(np.all(np.abs(a[:-1] - b[:-1]) <= 1e-4 * scale)
+                and abs(a[-1] - b[-1]) <= 1e-4 * max(abs(a[-1]), abs(b[-1]), 1e-12))
+
+
+def _constant(value):
+    """A Keras initializer returning a fixed array (shape-checked)."""
+
+    def initializer(shape, dtype=None):
+        if tuple(shape) != value.shape:
+            raise ValueError(f"internal: factor of shape {value.shape} for a weight {shape}")
+        return ops.convert_to_tensor(value, dtype=dtype)
+
+    return initializer
+
+
+class SVFFactorization:
+    """Mixin: the SVD factors of a layer's kernel as Keras weights.
+
+    The host class is a Keras layer with a kernel and an optional `bias`; it
+    calls `_init_svf` in its constructor and `_build_svf` from `build()`, and
+    reads the composed kernel through `svf_folded_kernel()`.
+    """
+
+    def _init_svf(self, trainable_factors, parametrization, rank_multiple, compute):
+        (self.trainable_factors, self.parametrization, self.rank_multiple,
+         self.compute) = check_svf_options(trainable_factors, parametrization, rank_multiple,
+                                           compute)
+        # Set by `from_conv`/`from_dense` before build: the pretrained kernel
+        # and bias to decompose. Without it, build decomposes a kernel drawn
+        # from `kernel_initializer` (a layer made from scratch, or one whose
+        # weights are about to be loaded from a file).
+        self._svf_seed = None
+
+    def _build_svf(self, kernel_shape, fan_in, units):
+        """Creates U, S (or S0 and s'), V and the base fingerprint."""
+        if self._svf_seed is not None:
+            kernel, bias = self._svf_seed
+            self._svf_seed = None
+        else:
+            kernel = ops.convert_to_numpy(self.kernel_initializer(kernel_shape, "float32"))
+            bias = None
+        matrix = np.asarray(kernel, np.float64).reshape(fan_in, units)
+        self.svf_rank = svf_rank(fan_in, units, self.rank_multiple)
+        u, s, v = decompose(matrix, self.svf_rank)
+        self._svf_kernel_shape = tuple(kernel_shape)
+
+        def factor(name, value, trainable):
+            # float32 and never autocast: under mixed precision the factors
+            # keep full precision and the composed kernel is cast once.
+            return self.add_weight(name=name, shape=value.shape, initializer=_constant(value),
+                                   trainable=trainable, dtype="float32", autocast=False)
+
+        self.svf_u = factor("svf_u", u, "U" in self.trainable_factors)
+        if self.parametrization == "direct":
+            self.svf_s = factor("svf_s", s, "S" in self.trainable_factors)
+            self.svf_s0 = self.svf_s_prime = None
+        else:
+            self.svf_s0 = factor("svf_s0", s, False)
+            self.svf_s_prime = factor("svf_s_prime", np.zeros_like(s),
+                                      "S" in self.trainable_factors)
+            self.svf_s = None
+        self.svf_v = factor("svf_v", v, "V" in self.trainable_factors)
+        self.svf_base_fingerprint = factor("svf_base_fingerprint", fingerprint(matrix, bias),
+                                           False)
+        return bias
+
+    @property
+    def singular_values(self):
+        """The effective singular values S (float32, shape (R,))."""
+        if self.parametrization == "direct":
+            return ops.convert_to_tensor(self.svf_s)
+        return ops.multiply(ops.convert_to_tensor(self.svf_s0),
+                            ops.exp(ops.convert_to_tensor(self.svf_s_prime)))
+
+    def svf_folded_kernel(self):
+        """V diag(S) U^T: the kernel folded to (fan_in, units), float32."""
+        scaled_v = ops.multiply(ops.convert_to_tensor(self.svf_v), self.singular_values)
+        return ops.matmul(scaled_v, ops.transpose(ops.convert_to_tensor(self.svf_u)))
+
+    @property
+    def kernel(self):
+        """The composed kernel in the layer's usual layout and compute dtype."""
+        if not self.built:
+            raise AttributeError("You must build the layer before accessing `kernel`.")
+        kernel = ops.reshape(self.svf_folded_kernel(), self._svf_kernel_shape)
+        return ops.cast(kernel, self.compute_dtype)
+
+    @property
+    def svf_trainable_variables(self):
+        """The variables holding trainable factors (what an adapter file stores)."""
+        return [v for v in self._svf_variables() if v.trainable]
+
+    def _svf_variables(self):
+        """Factor variables in a fixed order (the order of the saved weights)."""
+        names = ["svf_u", "svf_s", "svf_s0", "svf_s_prime", "svf_v", "svf_base_fingerprint"]
+        return [getattr(self, n) for n in names if getattr(self, n, None) is not None]
+
+    def _svf_saved_variables(self):
+        return self._svf_variables() + ([self.bias] if self.use_bias else [])
+
+    def save_own_variables(self, store):
+        # Keras' Conv/Dense save a merged kernel; SVF keeps its factors.
+        if not self.built:
+            return
+        for i, variable in enumerate(self._svf_saved_variables()):
+            store[str(i)] = variable
+
+    def load_own_variables(self, store):
+        if not self.built:
+            return
+        variables = self._svf_saved_variables()
+        if len(store.keys()) != len(variables):
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}) expects {len(variables)} saved "
+                f"variables ({[v.name for v in variables]}) but the file has "
+                f"{len(store.keys())}. The file was written by a layer with other SVF "
+                "options (parametrization, bias) or by a plain layer.")
+        for i, variable in enumerate(variables):
+            value = store[str(i)]
+            if tuple(value.shape) != tuple(variable.shape):
+                raise ValueError(
+                    f"Layer '{self.name}': saved '{variable.name}' has shape {value.shape}, "
+                    f"the layer has {tuple(variable.shape)} (different rank_multiple or "
+                    "kernel size?).")
+            variable.assign(value)
+
+    def _svf_config(self):
+        return {
+            "trainable_factors": list(self.trainable_factors),
+            "parametrization": self.parametrization,
+            "rank_multiple": self.rank_multiple,
+            "compute": self.compute,
+        }
+
+    def enable_lora(self, *args, **kwargs):
+        raise ValueError(
+            f"Layer '{self.name}' is an SVF layer: LoRA cannot be added on top of it. "
+            "Call svf_tf.merge_svf(model) first, or apply LoRA instead of SVF.")
+
+    def quantize(self, *args, **kwargs):
+        raise ValueError(
+            f"Layer '{self.name}' is an SVF layer and cannot be quantized directly. "
+            "Call svf_tf.merge_svf(model) first, then quantize the merged model.")
+
+    @staticmethod
+    def _check_no_kernel_extras(layer_name, kernel_regularizer, kernel_constraint, lora_rank):
+        for arg, value in (("kernel_regularizer", kernel_regularizer),
+                           ("kernel_constraint", kernel_constraint), ("lora_rank", lora_rank)):
+            if value is not None:
+                raise ValueError(
+                    f"{layer_name}: {arg}={value!r} cannot be used with SVF, which replaces "
+                    f"the kernel by its factors; remove {arg} (weight decay on the singular "
+                    "values belongs in the optimizer).")
+

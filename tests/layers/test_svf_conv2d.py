@@ -1,0 +1,207 @@
+"""SVFConv2D against the plain Conv2D it replaces and NumPy's SVD."""
+
+import itertools
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from svf_tf import SVFConv2D
+from tests.helpers import (
+    assert_config_round_trip,
+    assert_keras_file_round_trip,
+    relative_error,
+)
+
+CONV_CASES = {
+    "1x1": dict(filters=32, kernel_size=1, channels=16),
+    "3x3": dict(filters=24, kernel_size=3, channels=16, padding="same"),
+    "7x7_stride2": dict(filters=16, kernel_size=7, channels=3, strides=2, padding="same"),
+    "3x3_valid_stride2": dict(filters=8, kernel_size=3, channels=12, strides=2),
+    "3x3_dilated": dict(filters=20, kernel_size=3, channels=8, dilation_rate=2, padding="same"),
+    "rgb_first_conv": dict(filters=64, kernel_size=3, channels=3, padding="same"),
+    "no_bias": dict(filters=16, kernel_size=3, channels=8, use_bias=False),
+    "wide_1x1": dict(filters=8, kernel_size=1, channels=64),
+    "relu": dict(filters=8, kernel_size=3, channels=4, activation="relu"),
+}
+
+
+def make_conv(filters, kernel_size, channels, **kwargs):
+    conv = keras.layers.Conv2D(filters, kernel_size, bias_initializer="random_normal", **kwargs)
+    conv.build((None, 17, 17, channels))
+    return conv
+
+
+def inputs_for(conv, size=17, batch=2):
+    channels = conv.kernel.shape[-2] * conv.groups
+    return np.random.default_rng(0).normal(size=(batch, size, size, channels)).astype("float32")
+
+
+@pytest.mark.parametrize("compute", ["kernel", "factored"])
+@pytest.mark.parametrize("case", sorted(CONV_CASES))
+def test_untouched_layer_reproduces_plain_conv(case, compute):
+    spec = dict(CONV_CASES[case])
+    conv = make_conv(spec.pop("filters"), spec.pop("kernel_size"), spec.pop("channels"), **spec)
+    svf = SVFConv2D.from_conv(conv, compute=compute)
+    x = inputs_for(conv)
+    assert relative_error(svf(x), conv(x)) < 1e-5
+    assert svf.svf_rank == min(np.prod(conv.kernel.shape[:-1]), conv.filters)
+
+
+def test_grouped_conv_in_kernel_mode():
+    conv = make_conv(16, 3, 8, groups=4, padding="same")
+    svf = SVFConv2D.from_conv(conv)
+    x = inputs_for(conv)
+    assert relative_error(svf(x), conv(x)) < 1e-5
+
+
+def test_singular_values_match_numpy_in_both_folds():
+    conv = make_conv(24, 3, 16)
+    svf = SVFConv2D.from_conv(conv)
+    kernel = keras.ops.convert_to_numpy(conv.kernel)
+    keras_fold = kernel.reshape(-1, 24)
+    # PyTorch folds OIHW to (Co, Ci*K*K): the singular values must be the same.
+    torch_fold = kernel.transpose(3, 2, 0, 1).reshape(24, -1)
+    for folded in (keras_fold, torch_fold):
+        expected = np.linalg.svd(folded.astype(np.float64), compute_uv=False)
+        np.testing.assert_allclose(svf.svf_s.numpy(), expected, rtol=1e-5)
+
+
+def test_trained_singular_values_give_numpy_composed_kernel():
+    conv = make_conv(12, 3, 6, padding="same")
+    kernel = keras.ops.convert_to_numpy(conv.kernel).astype(np.float64)
+    left, s, right_t = np.linalg.svd(kernel.reshape(-1, 12), full_matrices=False)
+    new_s = s * np.linspace(0.5, 2.0, s.size)
+    reference = make_conv(12, 3, 6, padding="same")
+    reference.kernel.assign((left * new_s @ right_t).reshape(kernel.shape).astype(np.float32))
+    reference.bias.assign(conv.bias)
+    x = inputs_for(conv)
+    for compute in ("kernel", "factored"):
+        svf = SVFConv2D.from_conv(conv, compute=compute)
+        svf.svf_s.assign(new_s.astype(np.float32))
+        assert relative_error(svf(x), reference(x)) < 1e-5
+
+
+def test_exp_parametrization_starts_at_zero_and_scales():
+    conv = make_conv(8, 3, 4, padding="same")
+    svf = SVFConv2D.from_conv(conv, parametrization="exp")
+    np.testing.assert_array_equal(svf.svf_s_prime.numpy(), 0.0)
+    assert [v.name for v in svf.trainable_variables] == ["svf_s_prime"]
+    svf.svf_s_prime.assign(np.full(svf.svf_rank, np.log(2.0), np.float32))
+    doubled = make_conv(8, 3, 4, padding="same", use_bias=False)
+    doubled.kernel.assign(2.0 * conv.kernel)
+    x = inputs_for(conv)
+    expected = doubled(x) + conv.bias
+    assert relative_error(svf(x), expected) < 1e-5
+
+
+def test_rank_multiple_four_truncates_rgb_conv_like_reference():
+    conv = make_conv(64, 3, 3, padding="same")
+    svf = SVFConv2D.from_conv(conv, rank_multiple=4)
+    assert svf.svf_rank == 24
+    kernel = keras.ops.convert_to_numpy(conv.kernel).astype(np.float64)
+    left, s, right_t = np.linalg.svd(kernel.reshape(27, 64), full_matrices=False)
+    truncated = make_conv(64, 3, 3, padding="same")
+    truncated.kernel.assign((left[:, :24] * s[:24] @ right_t[:24]).reshape(kernel.shape)
+                            .astype(np.float32))
+    truncated.bias.assign(conv.bias)
+    x = inputs_for(conv)
+    assert relative_error(svf(x), truncated(x)) < 1e-5
+    assert relative_error(svf(x), conv(x)) > 1e-4  # it really is an approximation
+
+
+ALL_SUBSETS = [c for n in (1, 2, 3) for c in itertools.combinations("USV", n)]
+
+
+@pytest.mark.parametrize("factors", ALL_SUBSETS, ids="".join)
+def test_training_step_changes_only_trainable_factors(factors):
+    conv = make_conv(8, 3, 4, padding="same")
+    svf = SVFConv2D.from_conv(conv, trainable_factors=factors)
+    names = {"U": "svf_u", "S": "svf_s", "V": "svf_v"}
+    assert sorted(v.name for v in svf.trainable_variables) == sorted(names[f] for f in factors)
+    before = {v.name: v.numpy().copy() for v in svf.weights}
+    x = inputs_for(conv)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(tf.square(svf(x)))
+    grads = tape.gradient(loss, svf.trainable_variables)
+    keras.optimizers.SGD(0.01).apply_gradients(zip(grads, svf.trainable_variables))
+    for v in svf.weights:
+        if v.name in {names[f] for f in factors}:
+            assert not np.array_equal(v.numpy(), before[v.name]), v.name
+        else:
+            np.testing.assert_array_equal(v.numpy(), before[v.name], err_msg=v.name)
+
+
+def test_trainable_flag_never_unfreezes_u_v_or_bias():
+    svf = SVFConv2D.from_conv(make_conv(8, 3, 4))
+    svf.trainable = False
+    assert svf.trainable_variables == []
+    svf.trainable = True
+    assert [v.name for v in svf.trainable_variables] == ["svf_s"]
+
+
+def test_from_conv_is_trainable_even_if_source_was_frozen():
+    conv = make_conv(8, 3, 4)
+    conv.trainable = False
+    assert [v.name for v in SVFConv2D.from_conv(conv).trainable_variables] == ["svf_s"]
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_keeps_factors_float32(policy):
+    keras.mixed_precision.set_global_policy(policy)
+    conv = make_conv(16, 3, 8, padding="same")
+    svf = SVFConv2D.from_conv(conv)
+    x = inputs_for(conv)
+    compute_dtype = policy.split("_")[1]
+    assert all(v.dtype == "float32" for v in svf.weights)
+    with tf.GradientTape() as tape:
+        y = svf(x)
+        loss = tf.reduce_sum(tf.cast(y, tf.float32))
+    assert y.dtype == compute_dtype
+    (grad,) = tape.gradient(loss, svf.trainable_variables)
+    assert grad.dtype == tf.float32 and np.all(np.isfinite(grad.numpy()))
+    keras.mixed_precision.set_global_policy("float32")
+    plain = make_conv(16, 3, 8, padding="same")
+    plain.set_weights([w.numpy() for w in conv.weights])
+    assert relative_error(tf.cast(y, tf.float32), plain(x)) < 2e-2
+
+
+def test_config_round_trip():
+    svf = SVFConv2D.from_conv(make_conv(8, 3, 4, strides=2), trainable_factors=("S", "V"),
+                              parametrization="exp", rank_multiple=4, compute="factored")
+    assert_config_round_trip(svf)
+    config = svf.get_config()
+    assert config["trainable_factors"] == ["S", "V"] and config["rank_multiple"] == 4
+
+
+@pytest.mark.parametrize("parametrization", ["direct", "exp"])
+def test_keras_file_round_trip_keeps_factors(tmp_path, parametrization):
+    conv = make_conv(8, 3, 4, padding="same")
+    svf = SVFConv2D.from_conv(conv, parametrization=parametrization)
+    trained = svf.svf_s if parametrization == "direct" else svf.svf_s_prime
+    trained.assign(trained.numpy() + np.linspace(-0.3, 0.3, svf.svf_rank, dtype=np.float32))
+    inputs = keras.Input((17, 17, 4))
+    model = keras.Model(inputs, svf(inputs))
+    loaded = assert_keras_file_round_trip(model, inputs_for(conv), tmp_path / "m.keras")
+    for a, b in zip(loaded.layers[1].weights, svf.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_from_conv_rejects_unbuilt_layer():
+    with pytest.raises(ValueError, match="needs a built Conv2D, but 'late' is not built"):
+        SVFConv2D.from_conv(keras.layers.Conv2D(4, 3, name="late"))
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(trainable_factors=()), r"trainable_factors=\(\).*non-empty subset"),
+    (dict(trainable_factors=("S", "W")), r"trainable_factors=\('S', 'W'\)"),
+    (dict(parametrization="log"), r"parametrization='log'.*'direct'.*'exp'"),
+    (dict(compute="fast"), r"compute='fast'.*'kernel'.*'factored'"),
+    (dict(rank_multiple=0), r"rank_multiple=0.*positive integer"),
+    (dict(compute="factored", groups=2), r"groups=1 \(got groups=2\)"),
+    (dict(kernel_regularizer="l2"), r"kernel_regularizer=.*cannot be used with SVF"),
+])
+def test_bad_options_raise_clear_errors(options, message):
+    with pytest.raises(ValueError, match=message):
+        SVFConv2D(8, 3, **options)

@@ -1,0 +1,68 @@
+"""SVFDense against the plain Dense it replaces."""
+
+import keras
+import numpy as np
+import pytest
+
+from svf_tf import SVFDense
+from tests.helpers import (
+    assert_config_round_trip,
+    assert_keras_file_round_trip,
+    relative_error,
+)
+
+
+def make_dense(units=6, fan_in=10, **kwargs):
+    dense = keras.layers.Dense(units, bias_initializer="random_normal", **kwargs)
+    dense.build((None, fan_in))
+    return dense
+
+
+X = np.random.default_rng(0).normal(size=(5, 10)).astype("float32")
+
+
+@pytest.mark.parametrize("compute", ["kernel", "factored"])
+@pytest.mark.parametrize("units", [3, 6, 16])
+def test_untouched_layer_reproduces_plain_dense(units, compute):
+    dense = make_dense(units)
+    svf = SVFDense.from_dense(dense, compute=compute)
+    assert relative_error(svf(X), dense(X)) < 1e-5
+    assert svf.svf_rank == min(10, units)
+
+
+def test_seeded_from_the_real_svd_not_random():
+    # The reference SVD_Linear keeps random weights after decomposition; ours must not.
+    dense = make_dense()
+    svf = SVFDense.from_dense(dense)
+    expected = np.linalg.svd(keras.ops.convert_to_numpy(dense.kernel).astype(np.float64),
+                             compute_uv=False)
+    np.testing.assert_allclose(svf.svf_s.numpy(), expected, rtol=1e-5)
+
+
+def test_scaled_singular_values_match_numpy():
+    dense = make_dense()
+    kernel = keras.ops.convert_to_numpy(dense.kernel).astype(np.float64)
+    left, s, right_t = np.linalg.svd(kernel, full_matrices=False)
+    new_s = s * np.linspace(0.2, 3.0, s.size)
+    expected = X @ (left * new_s @ right_t) + keras.ops.convert_to_numpy(dense.bias)
+    for compute in ("kernel", "factored"):
+        svf = SVFDense.from_dense(dense, compute=compute)
+        svf.svf_s.assign(new_s.astype(np.float32))
+        assert relative_error(svf(X), expected) < 1e-5
+
+
+def test_config_and_keras_file_round_trip(tmp_path):
+    svf = SVFDense.from_dense(make_dense(activation="relu"), parametrization="exp")
+    assert_config_round_trip(svf)
+    svf.svf_s_prime.assign(np.full(svf.svf_rank, 0.1, np.float32))
+    inputs = keras.Input((10,))
+    assert_keras_file_round_trip(keras.Model(inputs, svf(inputs)), X, tmp_path / "d.keras")
+
+
+def test_rejects_unbuilt_and_quantized_layers():
+    with pytest.raises(ValueError, match="needs a built Dense, but 'head' is not built"):
+        SVFDense.from_dense(keras.layers.Dense(3, name="head"))
+    dense = make_dense()
+    dense.quantize("int8")
+    with pytest.raises(ValueError, match="quantized \\('int8'\\)"):
+        SVFDense.from_dense(dense)

@@ -1,0 +1,151 @@
+"""apply_svf on real Keras architectures, against the original models."""
+
+import re
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import svf_tf
+from svf_tf import SVFConv2D, SVFDense
+from tests.helpers import relative_error
+
+X64 = np.random.default_rng(0).uniform(-1, 1, size=(2, 64, 64, 3)).astype("float32")
+
+
+@pytest.fixture(scope="module")
+def resnet():
+    return keras.applications.ResNet50(weights=None, include_top=False, input_shape=(64, 64, 3))
+
+
+def svf_layers(model):
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            found += svf_layers(layer)
+        elif isinstance(layer, (SVFConv2D, SVFDense)):
+            found.append(layer)
+    return found
+
+
+def test_resnet50_same_outputs_and_only_matched_convs(resnet):
+    pattern = r"conv[345]_block"
+    svf_model = svf_tf.apply_svf(resnet, filters=pattern)
+    assert relative_error(svf_model(X64), resnet(X64)) < 1e-5
+    expected = {layer.name for layer in resnet.layers
+                if type(layer) is keras.layers.Conv2D and re.search(pattern, layer.name)}
+    assert {layer.name for layer in svf_layers(svf_model)} == expected
+    # BatchNorm (and every unmatched layer) is the very same instance.
+    originals = {layer.name: layer for layer in resnet.layers}
+    for layer in svf_model.layers:
+        if layer.name not in expected and not isinstance(layer, keras.layers.InputLayer):
+            assert layer is originals[layer.name]
+
+
+def test_vgg16_every_conv(resnet):
+    vgg = keras.applications.VGG16(weights=None, include_top=False, input_shape=(64, 64, 3))
+    svf_model = svf_tf.apply_svf(vgg)
+    assert len(svf_layers(svf_model)) == 13
+    assert relative_error(svf_model(X64), vgg(X64)) < 1e-5
+
+
+def test_sequential_with_dense_and_list_of_filters():
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, name="c1"),
+                              keras.layers.Flatten(), keras.layers.Dense(5, name="fc"),
+                              keras.layers.Dense(2, name="out")])
+    svf_model = svf_tf.apply_svf(model, filters=["^c1$", "^fc$"], compute="factored")
+    assert [type(x).__name__ for x in svf_model.layers] == ["SVFConv2D", "Flatten", "SVFDense",
+                                                          "Dense"]
+    x = X64[:, :8, :8]
+    assert relative_error(svf_model(x), model(x)) < 1e-5
+
+
+def nested_model():
+    inner_in = keras.Input((16, 16, 3))
+    h = keras.layers.Conv2D(8, 3, padding="same", name="conv_a")(inner_in)
+    h = keras.layers.BatchNormalization(name="bn")(h)
+    backbone = keras.Model(inner_in, keras.layers.Conv2D(8, 1, name="conv_b")(h),
+                           name="backbone")
+    inputs = keras.Input((16, 16, 3))
+    out = keras.layers.Conv2D(2, 1, name="conv_a")(backbone(inputs))  # same name, other level
+    return keras.Model(inputs, out, name="segmenter")
+
+
+def test_nested_model_targeted_by_path_or_callable():
+    model = nested_model()
+    x = X64[:, :16, :16]
+    by_path = svf_tf.apply_svf(model, filters=r"^backbone/")
+    assert sorted(layer.name for layer in svf_layers(by_path)) == ["conv_a", "conv_b"]
+    assert type(by_path.layers[-1]) is keras.layers.Conv2D  # outer conv_a untouched
+    assert relative_error(by_path(x), model(x)) < 1e-5
+    by_callable = svf_tf.apply_svf(model, filters=lambda layer: layer.kernel.shape[0] == 1)
+    assert sorted(layer.name for layer in svf_layers(by_callable)) == ["conv_a", "conv_b"]
+
+
+def test_dict_outputs_are_kept():
+    inputs = keras.Input((16, 16, 3))
+    a = keras.layers.Conv2D(4, 3, name="a")(inputs)
+    model = keras.Model(inputs, {"layer0": a, "layer1": keras.layers.Conv2D(2, 1, name="b")(a)})
+    out = svf_tf.apply_svf(model)(X64[:, :16, :16])
+    assert set(out) == {"layer0", "layer1"}
+
+
+def test_filters_matching_nothing_name_the_filter(resnet):
+    with pytest.raises(ValueError, match=r"filters='conv9_block' matched none of the model's "
+                                         r"53 Conv2D/Dense layers"):
+        svf_tf.apply_svf(resnet, filters="conv9_block")
+
+
+def test_bad_filters_and_options():
+    model = nested_model()
+    with pytest.raises(ValueError, match=r"'\[' is not a valid regex"):
+        svf_tf.apply_svf(model, filters="[")
+    with pytest.raises(ValueError, match="filters=42 is not accepted"):
+        svf_tf.apply_svf(model, filters=42)
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['rank'\]"):
+        svf_tf.apply_svf(model, rank=3)
+    with pytest.raises(ValueError, match="parametrization='log'"):
+        svf_tf.apply_svf(model, parametrization="log")
+
+
+def test_subclassed_model_is_refused_with_a_way_out():
+    class Tiny(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.conv = keras.layers.Conv2D(2, 1)
+
+        def call(self, x):
+            return self.conv(x)
+
+    model = Tiny()
+    model(X64[:, :4, :4])
+    with pytest.raises(ValueError, match="functional or Sequential.*SVFConv2D.from_conv"):
+        svf_tf.apply_svf(model)
+
+
+def test_train_step_under_mirrored_strategy_matches_one_device():
+    def run(strategy):
+        with strategy.scope():
+            keras.utils.set_random_seed(7)
+            model = svf_tf.apply_svf(nested_model())
+            optimizer = keras.optimizers.SGD(0.1)
+        x = tf.constant(X64[:, :16, :16])
+
+        def step(batch):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(tf.square(model(batch))) / 2.0  # global batch of 2
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+
+        dataset = strategy.experimental_distribute_dataset(
+            tf.data.Dataset.from_tensor_slices(x).batch(2))
+        for batch in dataset:
+            strategy.run(tf.function(step), args=(batch,))
+        return {v.path: keras.ops.convert_to_numpy(v) for v in model.trainable_variables}
+
+    two = run(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+    one = run(tf.distribute.get_strategy())
+    assert sorted(two) == sorted(one) and all("svf_s" in k or "bn" in k for k in one)
+    for key in one:
+        np.testing.assert_allclose(two[key], one[key], rtol=1e-5, atol=1e-6)

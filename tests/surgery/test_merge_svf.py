@@ -1,0 +1,54 @@
+"""merge_svf: plain layers, same outputs, exportable without svf_tf."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import svf_tf
+from svf_tf import SVFConv2D
+from tests.helpers import relative_error
+
+
+def small_svf_model():
+    inputs = keras.Input((None, None, 3))
+    h = keras.layers.Conv2D(8, 3, strides=2, padding="same", name="c1")(inputs)
+    h = keras.layers.BatchNormalization(name="bn")(h)
+    h = keras.layers.Conv2D(8, 3, dilation_rate=2, padding="same", activation="relu",
+                            name="c2")(h)
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 1, use_bias=False, name="c3")(h))
+    svf_model = svf_tf.apply_svf(model, parametrization="exp")
+    rng = np.random.default_rng(3)
+    for layer in svf_model.layers:
+        if isinstance(layer, SVFConv2D):
+            layer.svf_s_prime.assign(rng.normal(0, 0.3, layer.svf_rank).astype(np.float32))
+    return svf_model
+
+
+X = np.random.default_rng(0).normal(size=(2, 20, 20, 3)).astype("float32")
+
+
+def test_merged_model_has_plain_layers_and_same_outputs():
+    svf_model = small_svf_model()
+    merged = svf_tf.merge_svf(svf_model)
+    assert not any(isinstance(layer, SVFConv2D) for layer in merged.layers)
+    assert relative_error(merged(X), svf_model(X)) < 1e-5
+    c1 = merged.get_layer("c1")
+    assert c1.strides == (2, 2) and merged.get_layer("c2").dilation_rate == (2, 2)
+    assert merged.get_layer("c3").bias is None
+
+
+def test_model_without_svf_is_returned_unchanged():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    assert svf_tf.merge_svf(model) is model
+
+
+def test_merged_saved_model_reloads_with_tf_only(tmp_path):
+    svf_model = small_svf_model()
+    merged = svf_tf.merge_svf(svf_model)
+    merged.export(str(tmp_path / "sm"), format="tf_saved_model", verbose=False)
+    reloaded = tf.saved_model.load(str(tmp_path / "sm"))
+    out = reloaded.serve(tf.constant(X))
+    assert relative_error(out, svf_model(X)) < 1e-5
+    # Another spatial size through the same signature (unknown H, W).
+    x2 = X[:1, :12, :16]
+    assert relative_error(reloaded.serve(tf.constant(x2)), svf_model(x2)) < 1e-5
