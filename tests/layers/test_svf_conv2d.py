@@ -125,7 +125,7 @@ def test_training_step_changes_only_trainable_factors(factors):
     with tf.GradientTape() as tape:
         loss = tf.reduce_sum(tf.square(svf(x)))
     grads = tape.gradient(loss, svf.trainable_variables)
-    keras.optimizers.SGD(0.01).apply_gradients(zip(grads, svf.trainable_variables))
+    keras.optimizers.SGD(0.01).apply_gradients(zip(grads, svf.trainable_variables, strict=True))
     for v in svf.weights:
         if v.name in {names[f] for f in factors}:
             assert not np.array_equal(v.numpy(), before[v.name]), v.name

@@ -136,7 +136,7 @@ def test_train_step_under_mirrored_strategy_matches_one_device():
             with tf.GradientTape() as tape:
                 loss = tf.reduce_sum(tf.square(model(batch))) / 2.0  # global batch of 2
             grads = tape.gradient(loss, model.trainable_variables)
-            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
 
         dataset = strategy.experimental_distribute_dataset(
             tf.data.Dataset.from_tensor_slices(x).batch(2))
