@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from svf_tf.layers.svf_factorization import SVFFactorization
+from svf_tf.layers.svf_factorization import DEFAULTS, SVFFactorization
 
 
 @keras.saving.register_keras_serializable(package="svf_tf")
@@ -20,7 +20,7 @@ class SVFDense(SVFFactorization, keras.layers.Dense):
     Args:
         units, **kwargs: as `keras.layers.Dense`.
         trainable_factors, parametrization, rank_multiple, compute: as
-            `SVFConv2D`; "factored" computes ((x V) * S) U^T.
+            `SVFConv2D`; "factored" (the default) computes ((x V) * S) U^T.
 
     Example:
     ```python
@@ -32,8 +32,9 @@ class SVFDense(SVFFactorization, keras.layers.Dense):
     ```
     """
 
-    def __init__(self, units, trainable_factors=("S",), parametrization="direct",
-                 rank_multiple=1, compute="kernel", **kwargs):
+    def __init__(self, units, trainable_factors=DEFAULTS["trainable_factors"],
+                 parametrization=DEFAULTS["parametrization"],
+                 rank_multiple=DEFAULTS["rank_multiple"], compute=DEFAULTS["compute"], **kwargs):
         super().__init__(units, **kwargs)
         self._check_no_kernel_extras(self.name, self.kernel_regularizer, self.kernel_constraint,
                                      self.lora_rank)

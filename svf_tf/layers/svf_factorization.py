@@ -23,6 +23,14 @@ FACTORS = ("U", "S", "V")
 PARAMETRIZATIONS = ("direct", "exp")
 COMPUTE_MODES = ("kernel", "factored")
 
+# Defaults of every SVF layer and of `apply_svf`. compute=None resolves to
+# "factored" (to "kernel" for grouped convolutions, which "factored" cannot
+# express): with only S training it needs no kernel gradient, so a training
+# step costs 0.66-0.77x a plain trainable conv at ResNet50 conv4/conv5 shapes,
+# against 0.92-1.03x for "kernel" (scripts/benchmark.py, layer section).
+DEFAULTS = {"trainable_factors": ("S",), "parametrization": "direct", "rank_multiple": 1,
+            "compute": None}
+
 # Length of the base-kernel fingerprint kept with every SVF layer: the norm of
 # the kernel, six random bilinear projections of it, and the norm of the bias.
 FINGERPRINT_SIZE = 8
@@ -59,11 +67,11 @@ def check_svf_options(trainable_factors, parametrization, rank_multiple, compute
         raise ValueError(
             f"rank_multiple={rank_multiple!r} is not accepted: use a positive integer; 1 "
             "keeps the exact full rank, 4 reproduces the reference code's rounding.")
-    if compute not in COMPUTE_MODES:
+    if compute is not None and compute not in COMPUTE_MODES:
         raise ValueError(
             f"compute={compute!r} is not accepted: use 'kernel' (compose "
             "U diag(S) V^T and run one op) or 'factored' (the paper's Algorithm 1: "
-            "V op, scale by S, U 1x1 op).")
+            "V op, scale by S, U 1x1 op), or None for the default.")
     return factors, parametrization, int(rank_multiple), compute
 
 
@@ -145,10 +153,12 @@ class SVFFactorization:
     reads the composed kernel through `svf_folded_kernel()`.
     """
 
-    def _init_svf(self, trainable_factors, parametrization, rank_multiple, compute):
+    def _init_svf(self, trainable_factors, parametrization, rank_multiple, compute,
+                  default_compute="factored"):
         (self.trainable_factors, self.parametrization, self.rank_multiple,
          self.compute) = check_svf_options(trainable_factors, parametrization, rank_multiple,
                                            compute)
+        self.compute = self.compute or default_compute
         # Set by `from_conv`/`from_dense` before build: the pretrained kernel
         # and bias to decompose. Without it, build decomposes a kernel drawn
         # from `kernel_initializer` (a layer made from scratch, or one whose

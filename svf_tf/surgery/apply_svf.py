@@ -6,7 +6,7 @@ import keras
 
 from svf_tf.layers.svf_conv2d import SVFConv2D
 from svf_tf.layers.svf_dense import SVFDense
-from svf_tf.layers.svf_factorization import check_svf_options
+from svf_tf.layers.svf_factorization import DEFAULTS, check_svf_options
 from svf_tf.surgery.layer_paths import is_graph_model, iter_layers
 
 _SVF_FROM = {keras.layers.Conv2D: SVFConv2D.from_conv, keras.layers.Dense: SVFDense.from_dense}
@@ -84,9 +84,7 @@ def apply_svf(model, filters=None, **layer_options):
         raise ValueError(
             f"apply_svf: unknown option(s) {sorted(unknown)}; accepted: trainable_factors, "
             "parametrization, rank_multiple, compute.")
-    defaults = {"trainable_factors": ("S",), "parametrization": "direct", "rank_multiple": 1,
-                "compute": "kernel"}
-    check_svf_options(**{**defaults, **layer_options})
+    check_svf_options(**{**DEFAULTS, **layer_options})
     if not is_graph_model(model):
         raise ValueError(
             f"apply_svf needs a functional or Sequential keras.Model; got "

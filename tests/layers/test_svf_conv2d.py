@@ -49,11 +49,17 @@ def test_untouched_layer_reproduces_plain_conv(case, compute):
     assert svf.svf_rank == min(np.prod(conv.kernel.shape[:-1]), conv.filters)
 
 
-def test_grouped_conv_in_kernel_mode():
+def test_grouped_conv_defaults_to_kernel_mode():
     conv = make_conv(16, 3, 8, groups=4, padding="same")
     svf = SVFConv2D.from_conv(conv)
+    assert svf.compute == "kernel"
     x = inputs_for(conv)
     assert relative_error(svf(x), conv(x)) < 1e-5
+
+
+def test_default_compute_is_factored_and_stored_resolved():
+    svf = SVFConv2D.from_conv(make_conv(8, 3, 4))
+    assert svf.compute == "factored" and svf.get_config()["compute"] == "factored"
 
 
 def test_singular_values_match_numpy_in_both_folds():
@@ -147,11 +153,12 @@ def test_from_conv_is_trainable_even_if_source_was_frozen():
     assert [v.name for v in SVFConv2D.from_conv(conv).trainable_variables] == ["svf_s"]
 
 
+@pytest.mark.parametrize("compute", ["kernel", "factored"])
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-def test_mixed_precision_keeps_factors_float32(policy):
+def test_mixed_precision_keeps_factors_float32(policy, compute):
     keras.mixed_precision.set_global_policy(policy)
     conv = make_conv(16, 3, 8, padding="same")
-    svf = SVFConv2D.from_conv(conv)
+    svf = SVFConv2D.from_conv(conv, compute=compute)
     x = inputs_for(conv)
     compute_dtype = policy.split("_")[1]
     assert all(v.dtype == "float32" for v in svf.weights)
