@@ -7,19 +7,34 @@ The SVF layer library works on any Keras model:
     print(svf_tf.svf_summary(svf_model))
     svf_tf.save_svf_weights(svf_model, "adapter.svf.npz")
     plain = svf_tf.merge_svf(svf_model)
+
+The names below are imported on first use, so that TensorFlow-free parts of
+the package (dataset preparation, list building) start without loading it.
 """
 
-from svf_tf.layers import SVFConv2D, SVFDense
-from svf_tf.surgery import (
-    SVFSummary,
-    apply_svf,
-    load_svf_weights,
-    merge_svf,
-    save_svf_weights,
-    svf_summary,
-)
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = ["SVFConv2D", "SVFDense", "SVFSummary", "apply_svf", "load_svf_weights", "merge_svf",
-           "save_svf_weights", "svf_summary"]
+_EXPORTS = {
+    "SVFConv2D": "svf_tf.layers",
+    "SVFDense": "svf_tf.layers",
+    "SVFSummary": "svf_tf.surgery",
+    "apply_svf": "svf_tf.surgery",
+    "load_svf_weights": "svf_tf.surgery",
+    "merge_svf": "svf_tf.surgery",
+    "save_svf_weights": "svf_tf.surgery",
+    "svf_summary": "svf_tf.surgery",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'svf_tf' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_EXPORTS))
