@@ -1,0 +1,15 @@
+"""Backbones for the few-shot heads: ResNet-50 and VGG16 features layer0..layer4."""
+
+from svf_tf.backbones.build_backbone import BACKBONES, build_backbone, check_input_shape
+from svf_tf.backbones.finetune_spec import FinetuneSpec
+from svf_tf.backbones.frozen_batch_norm import FrozenBatchNormalization
+from svf_tf.backbones.pretrained_weights import (
+    KERAS_IMAGENET_WEIGHTS,
+    keras_cache_dir,
+    resolve_weights,
+)
+from svf_tf.backbones.stop_gradient import StopGradient
+
+__all__ = ["BACKBONES", "KERAS_IMAGENET_WEIGHTS", "FinetuneSpec", "FrozenBatchNormalization",
+           "StopGradient", "build_backbone", "check_input_shape", "keras_cache_dir",
+           "resolve_weights"]

@@ -1,0 +1,93 @@
+"""FinetuneSpec: defaults per mode, the paper's ablation rows, validation."""
+
+import dataclasses
+
+import pytest
+
+from svf_tf.backbones import FinetuneSpec
+
+
+def test_svf_default_is_the_papers_setting():
+    spec = FinetuneSpec("svf")
+    assert spec.stages == (2, 3, 4)
+    assert spec.svf_stages == (0, 1, 2, 3, 4)
+    assert spec.svf_factors == ("S",)
+    assert (spec.svf_rank_multiple, spec.svf_parametrization) == (4, "direct")
+    assert spec.train_bn is False
+    assert spec.first_trainable_stage == 2
+    assert [spec.decomposes(s) for s in range(5)] == [True] * 5
+    assert [spec.trains_conv(s, "3x3") for s in range(5)] == [False, False, True, True, True]
+    assert not any(spec.trains_bn(s) for s in range(5))
+
+
+def test_freeze_trains_nothing_and_cuts_after_every_stage():
+    spec = FinetuneSpec()
+    assert spec.mode == "freeze" and spec.stages == ()
+    assert spec.first_trainable_stage == 5
+    assert not any(spec.trains_conv(s, k) or spec.trains_bn(s) or spec.decomposes(s)
+                   for s in range(5) for k in ("1x1", "3x3"))
+
+
+@pytest.mark.parametrize("spec,convs,bns", [
+    # Table 4: BN only; BN + S.
+    (FinetuneSpec("bn"), set(), {2, 3, 4}),
+    (FinetuneSpec("svf", train_bn=True), {2, 3, 4}, {2, 3, 4}),
+    # Table 5: full fine-tuning; part fine-tuning of layer 4.
+    (FinetuneSpec("full"), {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}),
+    (FinetuneSpec("part", stages=(1, 2, 3, 4)), {1, 2, 3, 4}, set()),
+    (FinetuneSpec("part", stages=4), {4}, set()),
+    # Tables 8/17.
+    (FinetuneSpec("svf", stages=(3, 4)), {3, 4}, set()),
+    (FinetuneSpec("svf", stages=[4, 1, 2, 3, 3]), {1, 2, 3, 4}, set()),
+])
+def test_ablation_rows_map_to_stages(spec, convs, bns):
+    assert {s for s in range(5) if spec.trains_conv(s, "3x3")} == convs
+    assert {s for s in range(5) if spec.trains_bn(s)} == bns
+    assert spec.first_trainable_stage == min(convs | bns)
+
+
+def test_conv_kinds_table6():
+    only3 = FinetuneSpec("part", conv_kinds="3x3")
+    assert only3.conv_kinds == ("3x3",)
+    assert only3.trains_conv(2, "3x3") and not only3.trains_conv(2, "1x1")
+    only1 = FinetuneSpec("part", conv_kinds=["1x1"])
+    assert only1.trains_conv(4, "1x1") and not only1.trains_conv(4, "3x3")
+
+
+def test_svf_factors_table7_are_normalised():
+    assert FinetuneSpec("svf", svf_factors=("V", "U")).svf_factors == ("U", "V")
+    assert FinetuneSpec("svf", svf_factors="S").svf_factors == ("S",)
+
+
+def test_from_option_and_immutability():
+    spec = FinetuneSpec.from_option("svf")
+    assert spec == FinetuneSpec("svf")
+    assert FinetuneSpec.from_option(spec) is spec
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.mode = "full"
+    with pytest.raises(ValueError, match="finetune=3"):
+        FinetuneSpec.from_option(3)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(mode="lora"), "mode='lora'"),
+    (dict(mode="freeze", stages=(2,)), "freeze"),
+    (dict(mode="svf", stages=()), "trains nothing"),
+    (dict(mode="svf", stages=(5,)), r"stages=\(5,\)"),
+    (dict(mode="part", stages=("layer2",)), "layer2"),
+    (dict(mode="part", stages=True), "True"),
+    (dict(mode="part", conv_kinds=("5x5",)), "5x5"),
+    (dict(mode="bn", conv_kinds=("1x1",)), "conv_kinds"),
+    (dict(mode="freeze", train_bn=True), "mode='bn'"),
+    (dict(mode="bn", train_bn=False), "trains nothing"),
+    (dict(mode="part", train_bn="yes"), "train_bn='yes'"),
+    (dict(mode="part", svf_factors=("U",)), "only apply to mode='svf'"),
+    (dict(mode="svf", svf_factors=("W",)), "W"),
+    (dict(mode="svf", svf_factors=()), "svf_factors"),
+    (dict(mode="svf", stages=(1, 2), svf_stages=(2, 3, 4)), "svf_stages"),
+    (dict(mode="svf", svf_rank_multiple=0), "svf_rank_multiple=0"),
+    (dict(mode="svf", svf_parametrization="log"), "'log'"),
+])
+def test_bad_values_are_rejected_with_the_value(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        FinetuneSpec(**kwargs)

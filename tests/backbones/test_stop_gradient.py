@@ -1,0 +1,31 @@
+"""StopGradient: identity forward, no gradient backward."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from svf_tf.backbones import StopGradient
+from tests.helpers import assert_config_round_trip, assert_keras_file_round_trip
+
+
+def test_identity_forward_and_no_gradient():
+    dense = keras.layers.Dense(3)
+    x = tf.constant(np.random.default_rng(0).normal(size=(2, 4)), tf.float32)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        hidden = dense(x)
+        stopped = StopGradient()(hidden)
+        loss = tf.reduce_sum(stopped ** 2)
+    np.testing.assert_array_equal(stopped, hidden)
+    assert tape.gradient(loss, x) is None
+    assert all(g is None for g in tape.gradient(loss, dense.trainable_variables))
+
+
+def test_config_and_keras_file_round_trip(tmp_path):
+    layer = StopGradient(name="layer1_stop_gradient")
+    assert_config_round_trip(layer)
+    inputs = keras.Input((3, 3, 2))
+    model = keras.Model(inputs, layer(keras.layers.Conv2D(2, 1)(inputs)))
+    x = np.random.default_rng(1).normal(size=(1, 3, 3, 2)).astype("float32")
+    loaded = assert_keras_file_round_trip(model, x, tmp_path / "stop.keras")
+    assert isinstance(loaded.layers[-1], StopGradient)
