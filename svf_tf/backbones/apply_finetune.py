@@ -36,7 +36,7 @@ def apply_finetune(model, spec: FinetuneSpec, stages: dict):
         model = apply_svf(
             model, filters=lambda layer: spec.decomposes(stages[layer.name]),
             trainable_factors=spec.svf_factors, parametrization=spec.svf_parametrization,
-            rank_multiple=spec.svf_rank_multiple)
+            rank_multiple=spec.svf_rank_multiple, compute=spec.svf_compute)
     for layer in model.layers:
         if layer.name not in stages:
             continue

@@ -95,6 +95,9 @@ class FinetuneSpec:
         svf_parametrization: "svf" only: "direct" (S trains, as the authors'
             code) or "exp" (S0 * exp(s'), paper Appendix D). Default
             "direct".
+        svf_compute: "svf" only: the SVF layers' forward form, "factored"
+            or "kernel" (see `svf_tf.SVFConv2D`); None for the layers'
+            default (factored; kernel for grouped convs).
 
     Example:
     ```python
@@ -112,6 +115,7 @@ class FinetuneSpec:
     svf_factors: tuple = None
     svf_rank_multiple: int = None
     svf_parametrization: str = None
+    svf_compute: str = None
 
     def __post_init__(self):
         def set_(name, value):
@@ -161,7 +165,8 @@ class FinetuneSpec:
 
         svf_fields = {"svf_stages": self.svf_stages, "svf_factors": self.svf_factors,
                       "svf_rank_multiple": self.svf_rank_multiple,
-                      "svf_parametrization": self.svf_parametrization}
+                      "svf_parametrization": self.svf_parametrization,
+                      "svf_compute": self.svf_compute}
         if mode != "svf":
             given = {k: v for k, v in svf_fields.items() if v is not None}
             if given:
@@ -190,6 +195,10 @@ class FinetuneSpec:
                 f"FinetuneSpec: svf_parametrization={parametrization!r} is not accepted: use "
                 f"one of {SVF_PARAMETRIZATIONS}.")
         set_("svf_parametrization", parametrization)
+        if self.svf_compute not in (None, "factored", "kernel"):
+            raise ValueError(
+                f"FinetuneSpec: svf_compute={self.svf_compute!r} is not accepted: use "
+                "'factored', 'kernel' or None.")
 
     @classmethod
     def from_option(cls, finetune):

@@ -91,3 +91,18 @@ def test_from_option_and_immutability():
 def test_bad_values_are_rejected_with_the_value(kwargs, message):
     with pytest.raises(ValueError, match=message):
         FinetuneSpec(**kwargs)
+
+
+def test_svf_compute_reaches_the_svf_layers():
+    from svf_tf import SVFConv2D
+    from svf_tf.backbones import build_backbone
+
+    for compute in ("kernel", "factored"):
+        backbone = build_backbone("vgg16", input_shape=(33, 33, 3),
+                                  finetune=FinetuneSpec("svf", svf_compute=compute))
+        computes = {layer.compute for layer in backbone.layers if isinstance(layer, SVFConv2D)}
+        assert computes == {compute}
+    with pytest.raises(ValueError, match="svf_compute='fast'"):
+        FinetuneSpec("svf", svf_compute="fast")
+    with pytest.raises(ValueError, match="only apply to mode='svf'"):
+        FinetuneSpec("part", svf_compute="kernel")
