@@ -1,6 +1,8 @@
-"""svf-tf command line: `python main.py [--flagfile=configs/...cfg] [--flags]`.
+"""svf-tf command line: `python main.py --flagfile=configs/<setting>.cfg [--flags]`.
 
-Flags are defined in svf_tf/flags.py; `python main.py --helpfull` lists them.
+Every flag is defined in svf_tf/flags.py (`python main.py --helpfull`).
+Without flags it runs the built-in demo on the synthetic dataset (frozen
+backbone vs SVF, a few minutes on a CPU).
 """
 
 import os
@@ -16,15 +18,89 @@ from svf_tf.utils import cli  # noqa: E402
 FLAGS = flags.FLAGS
 
 
+def config_from_flags(**overrides):
+    """The run's `ExperimentConfig`, from the flags (and explicit overrides)."""
+    from svf_tf.experiment_config import ExperimentConfig
+
+    try:
+        seeds = tuple(int(s) for s in FLAGS.eval_seeds)
+        stages = tuple(int(s) for s in FLAGS.finetune_stages)
+    except ValueError as error:
+        raise ValueError(f"--eval_seeds and --finetune_stages take integers ({error}).") from None
+    values = dict(
+        work_dir=FLAGS.work_dir, seed=FLAGS.seed, dataset=FLAGS.dataset,
+        data_root=FLAGS.data_root, synthetic=FLAGS.synthetic, train_list=FLAGS.train_list,
+        val_list=FLAGS.val_list, fold=FLAGS.fold, shot=FLAGS.shot, coco_split=FLAGS.coco_split,
+        filter_novel=FLAGS.filter_novel, cache_dir=FLAGS.cache_dir,
+        train_size=FLAGS.train_size, test_size=FLAGS.test_size,
+        test_episodes=FLAGS.test_episodes, eval_seeds=seeds, episodes_dir=FLAGS.episodes_dir,
+        method=FLAGS.method, backbone=FLAGS.backbone, stem=FLAGS.stem, dilation=FLAGS.dilation,
+        vgg_batch_norm=FLAGS.vgg_batch_norm, weights=FLAGS.weights, finetune=FLAGS.finetune,
+        finetune_stages=stages, conv_kinds=tuple(FLAGS.conv_kinds), train_bn=FLAGS.train_bn,
+        svf_factors=tuple(FLAGS.svf_factors), svf_rank_multiple=FLAGS.svf_rank_multiple,
+        svf_parametrization=FLAGS.svf_parametrization, svf_compute=FLAGS.svf_compute,
+        kshot_reduce=FLAGS.kshot_reduce, train_down_query=FLAGS.train_down_query,
+        epochs=FLAGS.epochs, steps_per_epoch=FLAGS.steps_per_epoch, batch_size=FLAGS.batch_size,
+        lr=FLAGS.lr, backbone_lr_ratio=FLAGS.backbone_lr_ratio, lr_schedule=FLAGS.lr_schedule,
+        poly_multiplier=FLAGS.poly_multiplier, momentum=FLAGS.momentum,
+        weight_decay=FLAGS.weight_decay, eval_every=FLAGS.eval_every,
+        early_stop=FLAGS.early_stop, jit_compile=FLAGS.jit_compile,
+        mixed_precision=FLAGS.mixed_precision)
+    values.update(overrides)
+    return ExperimentConfig(**values)
+
+
 def main(argv):
     if len(argv) > 1:
         raise ValueError(f"unexpected arguments {argv[1:]}; every option is a --flag.")
     logging.set_verbosity(logging.WARNING)  # TensorFlow's export chatter
-    from svf_tf.svf_demo import run_svf_demo
+    import keras
+    import tensorflow as tf
+
+    from svf_tf.training.run_files import write_flags
+
+    tf.get_logger().setLevel("ERROR")
+    if FLAGS.mixed_precision != "none":
+        keras.mixed_precision.set_global_policy(FLAGS.mixed_precision)
+    keras.utils.set_random_seed(FLAGS.seed)
+    write_flags(os.path.join(FLAGS.work_dir, "flags.txt"), FLAGS)
 
     if FLAGS.mode == "svf_demo":
+        from svf_tf.svf_demo import run_svf_demo
+
         run_svf_demo(FLAGS.work_dir, backbone=FLAGS.backbone, image_size=FLAGS.image_size,
                      steps=FLAGS.steps, batch_size=FLAGS.batch_size, seed=FLAGS.seed)
+    elif FLAGS.mode == "demo":
+        from svf_tf.training.demo import run_demo
+        from svf_tf.training.strategy import make_strategy
+
+        run_demo(config_from_flags(synthetic=True), make_strategy(FLAGS.strategy))
+    elif FLAGS.mode == "train":
+        from svf_tf.training.strategy import make_strategy
+        from svf_tf.training.trainer import train
+
+        summary = train(config_from_flags(), make_strategy(FLAGS.strategy))
+        print(f"best validation mIoU {summary['best_miou']:.4f} "
+              f"(checkpoint {summary['best_checkpoint']})")
+    elif FLAGS.mode == "eval":
+        from svf_tf.training.evaluate_checkpoint import evaluate_checkpoint
+
+        evaluate_checkpoint(config_from_flags(), FLAGS.checkpoint)
+    elif FLAGS.mode == "export":
+        from svf_tf.training.export_model import export_checkpoint
+
+        export_checkpoint(config_from_flags(), FLAGS.checkpoint, FLAGS.export_dir)
+    elif FLAGS.mode == "predict":
+        from svf_tf.training.predict_episode import predict_episode
+
+        if not FLAGS.query:
+            raise ValueError("--mode=predict needs --query, --supports and --support_masks.")
+        predict_episode(config_from_flags(), FLAGS.query, FLAGS.supports, FLAGS.support_masks,
+                        class_id=FLAGS.class_id, checkpoint_path=FLAGS.checkpoint)
+    else:
+        raise ValueError(
+            f"--mode={FLAGS.mode}: BAM's stage-1 training (train_base) is not implemented in "
+            "this version; train BAM from converted stage-1 weights instead.")
     print(f"\nwork directory: {os.path.abspath(FLAGS.work_dir)}", file=sys.stderr)
 
 

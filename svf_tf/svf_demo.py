@@ -14,21 +14,19 @@ import time
 import keras
 import tensorflow as tf
 
+from svf_tf.backbones.pretrained_weights import resolve_weights
 from svf_tf.surgery import apply_svf, merge_svf, save_svf_weights, svf_summary
 
-_APPS = {
-    "resnet50": (keras.applications.ResNet50, r"conv[345]_block",
-                 "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-    "vgg16": (keras.applications.VGG16, r"block[345]_conv",
-              "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-}
+_APPS = {"resnet50": (keras.applications.ResNet50, r"conv[345]_block"),
+         "vgg16": (keras.applications.VGG16, r"block[345]_conv")}
 
 
 def cached_imagenet_weights(backbone):
     """Path of Keras' cached ImageNet weights for `backbone`, or None (no download)."""
-    keras_home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
-    path = os.path.join(keras_home, "models", _APPS[backbone][2])
-    return path if os.path.isfile(path) else None
+    try:
+        return resolve_weights("imagenet", backbone, download=False)
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def run_svf_demo(work_dir, backbone="resnet50", image_size=97, steps=5, batch_size=2, seed=321,
@@ -38,7 +36,7 @@ def run_svf_demo(work_dir, backbone="resnet50", image_size=97, steps=5, batch_si
         raise ValueError(f"backbone={backbone!r} is not known; use one of {sorted(_APPS)}.")
     keras.utils.set_random_seed(seed)
     os.makedirs(work_dir, exist_ok=True)
-    app, stages, _ = _APPS[backbone]
+    app, stages = _APPS[backbone]
     weights = cached_imagenet_weights(backbone)
     log(f"{backbone}: " + (f"ImageNet weights from {weights}" if weights else
                            "no ImageNet weights in Keras' cache, random initialisation"))

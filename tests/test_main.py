@@ -14,8 +14,8 @@ def run_main(*args):
 
 
 def test_demo_writes_summary_adapter_and_saved_model(tmp_path):
-    result = run_main(f"--work_dir={tmp_path}", "--backbone=vgg16", "--image_size=48",
-                      "--steps=2")
+    result = run_main("--mode=svf_demo", f"--work_dir={tmp_path}", "--backbone=vgg16",
+                      "--image_size=48", "--steps=2")
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["svf_layers"] == 9  # VGG16 blocks 3-5
@@ -35,3 +35,25 @@ def test_bad_input_is_one_line_without_traceback(tmp_path):
     assert "Traceback" not in result.stderr
     result = run_main("stray")
     assert result.returncode == 1 and "error: unexpected arguments ['stray']" in result.stderr
+    result = run_main("--mode=train", f"--work_dir={tmp_path}/w")
+    assert result.returncode == 1 and "No dataset: give --data_root" in result.stderr
+    result = run_main("--mode=train", f"--data_root={tmp_path}/nope", f"--work_dir={tmp_path}/w")
+    assert result.returncode == 1 and f"{tmp_path}/nope" in result.stderr
+    result = run_main("--mode=eval", "--synthetic", f"--work_dir={tmp_path}/w")
+    assert result.returncode == 1 and "No best checkpoint" in result.stderr
+    result = run_main("--fold=4")
+    assert result.returncode != 0 and "fold" in result.stderr and "Traceback" not in result.stderr
+    result = run_main("--train_size=100")
+    assert result.returncode == 1 and "use 97 or 105" in result.stderr
+
+
+def test_tiny_training_run_from_the_command_line(tmp_path):
+    result = run_main("--mode=train", "--synthetic", f"--cache_dir={tmp_path}/cache",
+                      f"--work_dir={tmp_path}/run", "--backbone=vgg16", "--train_size=33",
+                      "--test_size=33", "--epochs=1", "--steps_per_epoch=2", "--batch_size=2",
+                      "--test_episodes=4", "--svf_rank_multiple=1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["steps"] == 2 and summary["svf_trainable_values"] == 3840
+    assert (tmp_path / "run" / "flags.txt").read_text().count("--mode=train") == 1
+    assert "best validation mIoU" in result.stdout

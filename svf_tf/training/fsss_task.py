@@ -1,0 +1,201 @@
+"""`FewShotTask`: data, model, optimizer and steps of one few-shot experiment.
+
+The task owns what is specific to few-shot segmentation (Model Garden's
+Task); `trainer.py` owns the loop, checkpoints and summaries.
+"""
+
+import math
+import os
+
+import keras
+import tensorflow as tf
+
+from svf_tf.data import build_fold_lists, ensure_synthetic_dataset
+from svf_tf.data.augment_presets import augment_config
+from svf_tf.data.class_splits import fold_classes
+from svf_tf.data.episode_files import episode_file_name, load_or_create_test_episodes
+from svf_tf.data.pipeline import make_test_dataset, make_train_dataset
+from svf_tf.models import build_fsss_model
+from svf_tf.models.losses import fsss_loss
+from svf_tf.training.lr_schedules import make_lr_schedule
+from svf_tf.training.torch_sgd import TorchSGD
+
+IGNORE_LABEL = 255
+
+
+class FewShotTask:
+    """Builds and runs one experiment described by an `ExperimentConfig`.
+
+    Args:
+        config: the run's `ExperimentConfig`.
+        log: callable taking one line of text.
+    """
+
+    def __init__(self, config, log=print):
+        self.config = config
+        self.log = log
+        self._data_root = None
+        self.augment = augment_config(config.dataset, crop_size=config.train_size,
+                                      test_size=config.test_size)
+        self.num_novel = len(fold_classes(config.dataset, config.fold,
+                                          coco_split=config.coco_split).novel)
+        self._lists = {}
+
+    # Data.
+    @property
+    def data_root(self):
+        """The dataset directory, resolved (and the synthetic one generated) on first use."""
+        if self._data_root is None:
+            self._data_root = self._resolve_data_root()
+        return self._data_root
+
+    def _resolve_data_root(self):
+        config = self.config
+        if not config.synthetic and not config.data_root:
+            raise ValueError(
+                "No dataset: give --data_root (VOCdevkit/VOC2012 for Pascal, the COCO 2014 "
+                "folder for COCO) or --synthetic for the built-in synthetic dataset.")
+        if config.synthetic:
+            root = None if config.cache_dir is None else os.path.join(config.cache_dir,
+                                                                      "synthetic_pascal")
+            return ensure_synthetic_dataset(root)
+        if not os.path.isdir(config.data_root):
+            raise FileNotFoundError(
+                f"Dataset root {config.data_root!r} does not exist; point --data_root at "
+                "VOCdevkit/VOC2012 (Pascal) or the COCO 2014 folder, or use --synthetic.")
+        return config.data_root
+
+    def fold_lists(self, split):
+        if split not in self._lists:
+            config = self.config
+            self._lists[split] = build_fold_lists(
+                config.dataset, self.data_root, config.fold, split,
+                list_file=config.train_list if split == "train" else config.val_list,
+                filter_novel=config.filter_novel if split == "train" else None,
+                coco_split=config.coco_split, cache_dir=config.cache_dir)
+        return self._lists[split]
+
+    def steps_per_epoch(self):
+        steps = len(self.fold_lists("train").items) // self.config.batch_size
+        if self.config.steps_per_epoch:
+            steps = min(steps, self.config.steps_per_epoch)
+        if steps < 1:
+            raise ValueError(
+                f"The fold's {len(self.fold_lists('train').items)} training images do not fill "
+                f"one batch of {self.config.batch_size}; lower --batch_size.")
+        return steps
+
+    def train_dataset(self, epoch):
+        config = self.config
+        return make_train_dataset(
+            self.fold_lists("train"), config.shot, self.augment, seed=config.seed, epoch=epoch,
+            batch_size=config.batch_size,
+            num_episodes=self.steps_per_epoch() * config.batch_size,
+            with_base_mask=config.method == "bam",
+            base_classes=fold_classes(config.dataset, config.fold, coco_split=config.coco_split))
+
+    def test_dataset(self, seed):
+        config = self.config
+        directory = config.episodes_dir or os.path.join(
+            config.cache_dir or os.environ.get("SVF_TF_CACHE") or os.path.expanduser(
+                os.path.join("~", ".cache", "svf_tf")), "episodes")
+        path = os.path.join(directory, ("synthetic_" if config.synthetic else "")
+                            + episode_file_name(config.dataset, config.fold, config.shot, seed,
+                                                num_episodes=config.test_episodes))
+        episodes = load_or_create_test_episodes(path, self.fold_lists("val"), shot=config.shot,
+                                                seed=seed, num_episodes=config.test_episodes)
+        return make_test_dataset(episodes, self.augment), path
+
+    # Model and optimisation.
+    def build_model(self):
+        config = self.config
+        head_options = config.head_options()
+        if config.method == "bam":
+            head_options["num_base_classes"] = len(fold_classes(
+                config.dataset, config.fold, coco_split=config.coco_split).base)
+        model = build_fsss_model(
+            config.method, config.backbone, config.shot, weights=config.weights,
+            finetune=config.finetune_spec(), backbone_options=config.backbone_options(),
+            **head_options)
+        return model
+
+    def backbone_variable_ids(self, model):
+        """Ids of the trainable variables that belong to a backbone (lr ratio applies)."""
+        ids = set()
+        for layer in model.layers:
+            if isinstance(layer, keras.Model) and "backbone" in layer.name:
+                ids.update(id(v) for v in layer.trainable_variables)
+        return ids
+
+    def build_optimizer(self, model, total_steps):
+        config = self.config
+        kwargs = {"scale": config.poly_multiplier} if config.lr_schedule == "poly" else {}
+        schedule = make_lr_schedule(config.lr_schedule, config.lr, total_steps=total_steps,
+                                    **kwargs)
+        backbone_ids = self.backbone_variable_ids(model)
+        optimizer = TorchSGD(
+            learning_rate=schedule, momentum=config.momentum, weight_decay=config.weight_decay,
+            lr_multipliers=[(lambda v: id(v) in backbone_ids, config.backbone_lr_ratio)])
+        optimizer.build(model.trainable_variables)
+        return optimizer
+
+    def model_inputs(self, model, batch):
+        return {t.name.split(":")[0]: batch[t.name.split(":")[0]] for t in model.inputs}
+
+    def make_train_step(self, model, optimizer, strategy):
+        """A `tf.function` running one distributed training step.
+
+        The loss is the mean over the valid pixels of the *global* batch: each
+        replica weights its local mean by its share of the valid pixels, so the
+        summed gradients, and the result, do not depend on the replica count.
+        """
+        method, variables = self.config.method, model.trainable_variables
+
+        def local_gradients(batch):
+            with tf.GradientTape() as tape:
+                outputs = model(self.model_inputs(model, batch), training=True)
+                losses = fsss_loss(method, outputs, batch)
+            grads = tape.gradient(losses["loss"], variables)
+            valid = tf.reduce_sum(tf.cast(batch["query_mask"] != IGNORE_LABEL, tf.float32))
+            return losses, grads, valid
+
+        if self.config.jit_compile:
+            local_gradients = tf.function(local_gradients, jit_compile=True)
+
+        def replica_step(batch):
+            losses, grads, valid = local_gradients(batch)
+            total = tf.distribute.get_replica_context().all_reduce("sum", valid)
+            share = valid / tf.maximum(total, 1.0)
+            grads = [None if g is None else g * share for g in grads]
+            optimizer.apply_gradients(zip(grads, variables, strict=True))
+            return {name: value * share for name, value in losses.items()}
+
+        @tf.function
+        def train_step(distributed_batch):
+            per_replica = strategy.run(replica_step, args=(distributed_batch,))
+            return {name: strategy.reduce("sum", value, axis=None)
+                    for name, value in per_replica.items()}
+
+        return train_step
+
+    def make_predict_fn(self, model):
+        inputs = [t.name.split(":")[0] for t in model.inputs]
+
+        @tf.function(reduce_retracing=True)
+        def predict(query_image, support_images, support_masks):
+            feed = {"query_image": query_image, "support_images": support_images,
+                    "support_masks": support_masks}
+            if "class_slot" in inputs:
+                feed["class_slot"] = tf.zeros(tf.shape(query_image)[:1], tf.int32)
+            return model(feed, training=False)["logits"]
+
+        return predict
+
+    def total_steps(self):
+        return self.config.epochs * self.steps_per_epoch()
+
+
+def trainable_counts(model):
+    """(SVF factor values, all other values) that train in `model`."""
+    svf = sum(math.prod(v.shape) for v in model.trainable_variables if "svf_" in v.path)
+    return svf, sum(math.prod(v.shape) for v in model.trainable_variables) - svf

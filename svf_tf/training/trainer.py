@@ -1,0 +1,176 @@
+"""Episodic training of a few-shot model: the loop, in one readable function.
+
+Sections: setup (task, model, optimizer under the strategy), restore (resume
+from the newest checkpoint), loop (distributed steps, progress bar,
+summaries, non-finite guard, periodic checkpoints), evaluation (saved test
+episodes, best checkpoint and SVF adapter, early stopping), summary.
+"""
+
+import math
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from svf_tf.layers.svf_factorization import SVFFactorization
+from svf_tf.surgery import save_svf_weights
+from svf_tf.surgery.layer_paths import iter_layers
+from svf_tf.training.checkpointing import TrainingCheckpoint
+from svf_tf.training.evaluation import evaluate_episodes
+from svf_tf.training.fsss_task import FewShotTask, trainable_counts
+from svf_tf.training.run_files import write_json
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite; the run stopped before saving it."""
+
+
+def _svf_layers(model):
+    return [layer for _, layer in iter_layers(model) if isinstance(layer, SVFFactorization)]
+
+
+def _singular_value_drift(layers, initial):
+    """Mean and max relative change of the singular values since the start."""
+    ratios = [np.asarray(layer.singular_values) / np.maximum(initial[id(layer)], 1e-12)
+              for layer in layers]
+    if not ratios:
+        return {}
+    ratios = np.concatenate(ratios)
+    return {"svf/mean_ratio": float(ratios.mean()),
+            "svf/max_abs_change": float(np.abs(ratios - 1.0).max())}
+
+
+def train(config, strategy, log=print, checkpoint_every=500):
+    """Trains `config`'s model episodically and returns the run summary.
+
+    Args:
+        config: an `ExperimentConfig`.
+        strategy: a `tf.distribute.Strategy`; the model and optimizer are
+            built in its scope and the loss is averaged over the global batch.
+        log: callable taking one line of text.
+        checkpoint_every: also checkpoint every this many steps inside an
+            epoch (a killed run loses at most that much work).
+
+    Returns:
+        The summary dict, also written to `<work_dir>/summary.json`.
+    """
+    # Setup.
+    start_time = time.perf_counter()
+    run_dir = config.run_dir
+    os.makedirs(run_dir, exist_ok=True)
+    task = FewShotTask(config, log)
+    steps_per_epoch = task.steps_per_epoch()
+    # The same seed gives the same initial weights (heads, random backbones) and
+    # dropout stream; data randomness is keyed by (seed, epoch, episode) itself.
+    keras.utils.set_random_seed(config.seed)
+    with strategy.scope():
+        model = task.build_model()
+        optimizer = task.build_optimizer(model, config.epochs * steps_per_epoch)
+    svf_trainable, other_trainable = trainable_counts(model)
+    log(f"{config.method} on {config.backbone} ({config.finetune}), {config.dataset} fold "
+        f"{config.fold}, {config.shot}-shot: {svf_trainable:,} singular values and "
+        f"{other_trainable:,} other values train; {steps_per_epoch} steps/epoch, "
+        f"{strategy.num_replicas_in_sync} replica(s).")
+    checkpoint = TrainingCheckpoint(run_dir, model, optimizer)
+
+    # Restore.
+    resumed = checkpoint.restore_latest()
+    start_epoch = int(checkpoint.epoch.numpy())
+    start_in_epoch = int(checkpoint.step_in_epoch.numpy())
+    if resumed:
+        log(f"resumed from {resumed} (epoch {start_epoch}, step {start_in_epoch} of it)")
+    train_step = task.make_train_step(model, optimizer, strategy)
+    predict = task.make_predict_fn(model)
+    test_data, episode_file = task.test_dataset(config.eval_seeds[0])
+    svf_layers = _svf_layers(model)
+    initial_s = {id(layer): np.asarray(layer.singular_values) for layer in svf_layers}
+    writer = tf.summary.create_file_writer(os.path.join(run_dir, "tensorboard"))
+    best_miou = checkpoint.best_miou()
+    since_best, history, last_report = 0, [], None
+
+    # Loop.
+    for epoch in range(start_epoch, config.epochs):
+        skip = start_in_epoch if epoch == start_epoch else 0
+        dataset = task.train_dataset(epoch).skip(skip)
+        progress = keras.utils.Progbar(steps_per_epoch, stateful_metrics=["loss", "lr"],
+                                       unit_name="step")
+        progress.update(skip)
+        epoch_losses, epoch_start = [], time.perf_counter()
+        for index, batch in enumerate(strategy.experimental_distribute_dataset(dataset), skip):
+            losses = {name: float(value) for name, value in train_step(batch).items()}
+            step = int(checkpoint.step.numpy()) + 1
+            if not math.isfinite(losses["loss"]):
+                raise NonFiniteLossError(
+                    f"The loss became {losses['loss']} at step {step} (epoch {epoch}, batch "
+                    f"{index}); stopped without saving. The last good checkpoint is "
+                    f"{checkpoint.latest.latest_checkpoint or 'none (none was written yet)'}; "
+                    "lower --lr or check the data.")
+            checkpoint.step.assign(step)
+            epoch_losses.append(losses["loss"])
+            learning_rate = float(optimizer.learning_rate)
+            progress.update(index + 1, [("loss", losses["loss"]), ("lr", learning_rate)])
+            with writer.as_default(step=step):
+                for name, value in losses.items():
+                    tf.summary.scalar(f"train/{name}", value)
+                tf.summary.scalar("train/learning_rate", learning_rate)
+            if checkpoint_every and step % checkpoint_every == 0 and index + 1 < steps_per_epoch:
+                checkpoint.save(epoch, index + 1)
+        checkpoint.save(epoch + 1, 0)
+        drift = _singular_value_drift(svf_layers, initial_s)
+        with writer.as_default(step=int(checkpoint.step.numpy())):
+            for name, value in drift.items():
+                tf.summary.scalar(name, value)
+        record = {"epoch": epoch + 1, "loss": float(np.mean(epoch_losses)) if epoch_losses
+                  else None, "seconds": time.perf_counter() - epoch_start, **drift}
+
+        # Evaluation.
+        if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
+            last_report = evaluate_episodes(predict, test_data, task.num_novel, verbose=0)
+            record.update(miou=last_report["miou"], fb_iou=last_report["fb_iou"])
+            with writer.as_default(step=int(checkpoint.step.numpy())):
+                tf.summary.scalar("val/miou", last_report["miou"])
+                tf.summary.scalar("val/fb_iou", last_report["fb_iou"])
+            if best_miou is None or last_report["miou"] > best_miou:
+                best_miou, since_best = last_report["miou"], 0
+                best_path = checkpoint.save_best(best_miou, epoch + 1,
+                                                 {"fb_iou": last_report["fb_iou"]})
+                if svf_layers:
+                    save_svf_weights(model, os.path.join(run_dir, "best", "adapter.svf.npz"))
+                record["best"] = best_path
+            else:
+                since_best += config.eval_every
+        history.append(record)
+        log(f"epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f}"
+            + (f", val mIoU {record['miou']:.4f}, FB-IoU {record['fb_iou']:.4f}"
+               if "miou" in record else "")
+            + (" (best)" if "best" in record else "") + f", {record['seconds']:.0f} s")
+        if config.early_stop and since_best >= config.early_stop:
+            log(f"early stop: no better validation mIoU for {since_best} epochs")
+            break
+    writer.flush()
+
+    # Summary.
+    summary = {
+        "mode": "train",
+        "work_dir": run_dir,
+        "best_miou": best_miou,
+        "best_checkpoint": checkpoint.best.latest_checkpoint,
+        "last_eval": last_report,
+        "svf_trainable_values": svf_trainable,
+        "other_trainable_values": other_trainable,
+        "steps": int(checkpoint.step.numpy()),
+        "seconds": time.perf_counter() - start_time,
+        "test_episodes_file": episode_file,
+        "conventions": {
+            "episodes": config.test_episodes, "seed": config.eval_seeds[0],
+            "resolution": "original (logits resized with align_corners, 255 ignored)",
+            "checkpoint_selection": "best validation mIoU on the test episodes",
+            "dagger_filter": config.filter_novel,
+        },
+        "history": history,
+        "config": config.to_dict(),
+    }
+    write_json(os.path.join(run_dir, "summary.json"), summary)
+    return summary
