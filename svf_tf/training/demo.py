@@ -17,9 +17,9 @@ from svf_tf.training.run_files import write_json
 from svf_tf.training.trainer import train
 
 # Sizes chosen so that both runs finish in a few minutes on 2 CPU cores.
-DEMO_SETTINGS = {"train_size": 97, "test_size": 97, "epochs": 4, "steps_per_epoch": 25,
-                 "batch_size": 4, "test_episodes": 100, "eval_every": 1, "early_stop": 0,
-                 "lr": 0.015, "lr_schedule": "constant"}
+DEMO_SETTINGS = {"train_size": 65, "test_size": 65, "epochs": 4, "steps_per_epoch": 30,
+                 "batch_size": 8, "test_episodes": 100, "eval_every": 1, "early_stop": 0,
+                 "lr": 0.05, "lr_schedule": "constant"}
 
 
 def demo_configs(base):

@@ -13,6 +13,7 @@ from svf_tf.data.augment_presets import augment_config
 from svf_tf.data.class_splits import FoldClasses
 from svf_tf.data.episode_loader import load_test_episode, load_train_episode
 from svf_tf.data.episodes import make_test_episodes, train_episode_order, train_episode_rng
+from tests.helpers import two_replica_strategy
 
 CONFIG = augment_config("pascal", crop_size=33, test_size=41)
 TOY_CLASSES = FoldClasses(base=TRAIN_CLASSES, novel=VAL_CLASSES)
@@ -131,7 +132,7 @@ def test_test_dataset_matches_eager_calls_with_batch_size_1(val_lists):
 
 
 def test_train_dataset_under_mirrored_strategy(train_lists):
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = two_replica_strategy()
     dataset = _train(train_lists)
     distributed = strategy.experimental_distribute_dataset(dataset)
     expected = _collect(dataset)

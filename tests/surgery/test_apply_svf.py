@@ -9,7 +9,7 @@ import tensorflow as tf
 
 import svf_tf
 from svf_tf import SVFConv2D, SVFDense
-from tests.helpers import relative_error
+from tests.helpers import relative_error, two_replica_strategy
 
 X64 = np.random.default_rng(0).uniform(-1, 1, size=(2, 64, 64, 3)).astype("float32")
 
@@ -144,7 +144,7 @@ def test_train_step_under_mirrored_strategy_matches_one_device():
             strategy.run(tf.function(step), args=(batch,))
         return {v.path: keras.ops.convert_to_numpy(v) for v in model.trainable_variables}
 
-    two = run(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+    two = run(two_replica_strategy())
     one = run(tf.distribute.get_strategy())
     assert sorted(two) == sorted(one) and all("svf_s" in k or "bn" in k for k in one)
     for key in one:

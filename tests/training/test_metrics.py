@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from svf_tf.training import FBIoU, FewShotMeanIoU, few_shot_iou_counts
+from tests.helpers import two_replica_strategy
 from tests.training.iou_reference import reference_scores
 
 
@@ -150,7 +151,7 @@ def test_one_and_two_replicas_give_identical_values():
         single_miou.update_from_counts(counts)
         single_fb.update_from_counts(counts)
 
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = two_replica_strategy()
     with strategy.scope():  # metrics made in the scope still take cross-replica counts
         dist_miou, dist_fb = FewShotMeanIoU(5), FBIoU()
     dataset = tf.data.Dataset.from_tensor_slices(tuple(np.concatenate(parts) for parts in

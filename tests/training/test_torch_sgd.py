@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from svf_tf.training import PolyDecay, TorchSGD
+from tests.helpers import two_replica_strategy
 
 MOMENTUM, WEIGHT_DECAY = 0.9, 1e-2  # a large wd so that its effect is visible in 4 steps
 SHAPES = {"head/kernel": (3, 2), "head/bias": (2,), "layer3/svf_s": (4,), "late/kernel": (2, 2)}
@@ -223,7 +224,7 @@ def test_two_replicas_match_one():
                 distributed_step(x, y)
         return [v.numpy() for v in variables], int(optimizer.iterations.numpy())
 
-    two = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    two = two_replica_strategy()
     assert two.num_replicas_in_sync == 2
     (kernel2, s2, unused2), iterations2 = train(two)
     (kernel1, s1, unused1), iterations1 = train(tf.distribute.get_strategy())
@@ -235,7 +236,7 @@ def test_two_replicas_match_one():
 
 
 def test_building_inside_a_replica_function_is_refused_with_the_fix():
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = two_replica_strategy()
     with strategy.scope():
         kernel = variable("head/kernel", np.ones((3, 2), np.float32))
         optimizer = TorchSGD(0.1)

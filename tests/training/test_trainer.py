@@ -13,6 +13,7 @@ from svf_tf.training.evaluate_checkpoint import evaluate_checkpoint
 from svf_tf.training.export_model import export_checkpoint
 from svf_tf.training.fsss_task import FewShotTask
 from svf_tf.training.predict_episode import predict_episode
+from tests.helpers import two_replica_strategy
 from tests.training.trainer_helpers import synthetic_cache, tiny_config  # noqa: F401
 
 DEFAULT = tf.distribute.get_strategy
@@ -123,7 +124,7 @@ def test_one_and_two_replicas_take_the_same_steps(synthetic_cache, tmp_path):  #
         return losses, {v.path: v.numpy() for v in model.trainable_variables}
 
     one_loss, one = two_steps(DEFAULT(), tmp_path / "one")
-    two_loss, two = two_steps(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]),
+    two_loss, two = two_steps(two_replica_strategy(),
                               tmp_path / "two")
     np.testing.assert_allclose(two_loss, one_loss, rtol=1e-5)
     for path in one:
