@@ -131,7 +131,8 @@ def choose_supports(fold_lists: FoldLists, class_id: int, query: Item, shot: int
         ValueError: the pool, minus the query, has fewer than `shot` items.
     """
     pool = fold_lists.class_pools.get(class_id, ())
-    candidates = [item for item in pool if item[0] != query[0]]
+    # A list with a repeated line repeats its pool entries; each image counts once.
+    candidates = list(dict.fromkeys(item for item in pool if item[0] != query[0]))
     if shot > len(candidates):
         raise ValueError(
             f"Cannot draw {shot} supports for class {class_id} ({fold_lists.dataset} fold "

@@ -88,6 +88,32 @@ def _map_to_dict(dataset: tf.data.Dataset, function, keys, shapes, num_parallel_
     return dataset.map(map_fn, num_parallel_calls=num_parallel_calls, deterministic=True)
 
 
+def check_pools_hold_shot(fold_lists: FoldLists, shot: int) -> None:
+    """Raises ValueError if some class's support pool is too small for `shot`.
+
+    Every member of a class's pool is a query whose label holds that class, so
+    an episode that takes it as query and picks that class needs `shot` other
+    images from the pool: a pool of 1..shot images fails sooner or later. It is
+    checked here, before training starts, because inside `tf.data` the error
+    would only surface mid-epoch, wrapped in a TensorFlow error. (An empty pool
+    is allowed: its class can still appear as a small patch, which fails when
+    drawn, but only reading the labels could tell.)
+
+    Args:
+        fold_lists: train `FoldLists`.
+        shot: supports per episode.
+    """
+    sizes = {c: len(set(fold_lists.class_pools.get(c, ()))) for c in fold_lists.classes}
+    small = {c: n for c, n in sizes.items() if 0 < n <= shot}
+    if small:
+        raise ValueError(
+            f"{shot}-shot training needs at least {shot + 1} images in every support pool, but "
+            f"{fold_lists.dataset} fold {fold_lists.fold} {fold_lists.split} has class(es) with "
+            f"fewer: {{class: pool size}} = {small}. Use a smaller shot, or a train list with "
+            "more images of these classes (scripts/make_lists.py prints the pool sizes)."
+        )
+
+
 def make_train_dataset(
     fold_lists: FoldLists,
     shot: int,
@@ -134,6 +160,7 @@ def make_train_dataset(
     if fold_lists.split != "train":
         raise ValueError(f"make_train_dataset needs the train FoldLists, got split "
                          f"{fold_lists.split!r}.")
+    check_pools_hold_shot(fold_lists, shot)
     order = train_episode_order(len(fold_lists.items), seed, epoch)
     if num_episodes is not None:
         if isinstance(num_episodes, bool) or not isinstance(num_episodes, int) or num_episodes < 1:

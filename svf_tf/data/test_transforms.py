@@ -17,7 +17,8 @@ def resized_shape(height: int, width: int, size: int) -> tuple[int, int]:
     """The (height, width) of the content on a size x size test canvas.
 
     The long side goes to `size` and the short side keeps the aspect ratio
-    (truncated); then each side not a multiple of 8 is floored to one.
+    (truncated, with the reference's floating-point order); then each side not
+    a multiple of 8 is floored to one.
 
     Args:
         height: original image height.
@@ -27,10 +28,14 @@ def resized_shape(height: int, width: int, size: int) -> tuple[int, int]:
     Returns:
         (new_height, new_width), e.g. (352, 472) for a 375x500 image and 473.
     """
+    # The ratio is computed first, as in the reference (`ratio = test_size * 1.0 / ori_h`;
+    # `int(ori_w * ratio)`): w * (size / h) can fall just below an integer that
+    # w * size / h hits exactly (296 * (473 / 407) = 343.99...), which changes
+    # the result by 8 px after flooring.
     if height >= width:
-        new_h, new_w = size, int(width * size / height)
+        new_h, new_w = size, int(width * (size / height))
     else:
-        new_h, new_w = int(height * size / width), size
+        new_h, new_w = int(height * (size / width)), size
     new_h, new_w = (new_h // 8) * 8, (new_w // 8) * 8
     if new_h == 0 or new_w == 0:
         raise ValueError(

@@ -88,6 +88,19 @@ def test_shot_larger_than_pool_names_class_pool_and_shot(train_lists):
     assert len(episodes.choose_supports(train_lists, 6, outside, 6, np.random.default_rng(0))) == 6
 
 
+def test_supports_are_distinct_even_if_the_list_repeats_an_image(train_lists):
+    # A list file with a repeated line puts that image twice into the pool.
+    query, *others = train_lists.class_pools[6]
+    pool = (query, others[0], others[0], others[1], others[1])
+    lists = dataclasses.replace(train_lists, class_pools=types.MappingProxyType(
+        {**train_lists.class_pools, 6: pool}))
+    for seed in range(20):
+        supports = episodes.choose_supports(lists, 6, query, 2, np.random.default_rng(seed))
+        assert sorted(supports) == sorted(others[:2])
+    with pytest.raises(ValueError, match="2 without the query"):
+        episodes.choose_supports(lists, 6, query, 3, np.random.default_rng(0))
+
+
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True])
 def test_shot_must_be_a_positive_integer(train_lists, bad):
     with pytest.raises(ValueError, match="shot"):

@@ -260,3 +260,34 @@ def test_damaged_cache_is_rebuilt(tmp_path):
     cache_file.write_text("# header\nthis line is not a cache entry\n")
     assert build_fold_lists("pascal", root, 0, "train", **kwargs).pool_sizes()[6] == 1
     assert "SegmentationClassAug/a.png" in cache_file.read_text()
+
+
+def test_cache_of_one_dataset_root_is_never_used_for_another(tmp_path):
+    # Two roots with the same list, and labels of equal size and mtime but
+    # different classes: only the dataset root in the cache key tells them apart.
+    roots = [str(tmp_path / name / "data") for name in ("a", "b")]
+    list_a = _tiny_dataset(roots[0], {"x": _label(c6=3000)})
+    list_b = _tiny_dataset(roots[1], {"x": _label(c7=3000)})
+    labels = [os.path.join(r, "SegmentationClassAug", "x.png") for r in roots]
+    assert os.path.getsize(labels[0]) == os.path.getsize(labels[1])
+    for label in labels:
+        os.utime(label, ns=(10**18, 10**18))
+    cache = str(tmp_path / "cache")
+    first = build_fold_lists("pascal", roots[0], 0, "train", list_file=list_a, cache_dir=cache,
+                             progress=False)
+    second = build_fold_lists("pascal", roots[1], 0, "train", list_file=list_b,
+                              cache_dir=cache, progress=False)
+    assert first.pool_sizes()[6] == 1 and first.pool_sizes()[7] == 0
+    assert second.pool_sizes()[6] == 0 and second.pool_sizes()[7] == 1
+    assert first.list_path != second.list_path
+
+
+def test_readable_lists_are_named_by_fold_and_options(root, tmp_path):
+    kwargs = dict(cache_dir=str(tmp_path), progress=False)
+    paths = {build_fold_lists("pascal", root, fold, "train", filter_novel=dagger,
+                              **kwargs).list_path
+             for fold in (0, 1) for dagger in (True, False)}
+    assert len(paths) == 4
+    assert {os.path.basename(p) for p in paths} == {
+        "train_fold0_dagger.txt", "train_fold0_nofilter.txt", "train_fold1_dagger.txt",
+        "train_fold1_nofilter.txt"}

@@ -2,10 +2,12 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
 import cv2
+import numpy as np
 import pytest
 
 from tests.data.dataset_helpers import (
@@ -90,3 +92,32 @@ def test_make_base_annotations_script(root, tmp_path):
     inside = _run("make_base_annotations.py", f"--data_root={root}", "--fold=3",
                   f"--output_dir={os.path.join(root, 'base')}")
     assert inside.returncode == 1 and "inside the dataset root" in inside.stderr
+
+
+def test_bad_input_is_one_line_naming_the_file(tmp_path):
+    # A missing root (FileNotFoundError) and a bad label value (ValueError,
+    # raised while labels are read in worker threads) from the command line;
+    # the other messages are checked in test_fold_lists.py.
+    data = tmp_path / "voc"
+    (data / "JPEGImages").mkdir(parents=True)
+    (data / "SegmentationClassAug").mkdir()
+    cv2.imwrite(str(data / "JPEGImages" / "a.jpg"), 128 * np.ones((64, 64, 3), np.uint8))
+    label = np.zeros((64, 64), np.uint8)
+    label[:40] = 6
+    label[50:, :2] = 33  # not a Pascal class
+    cv2.imwrite(str(data / "SegmentationClassAug" / "a.png"), label)
+    list_file = tmp_path / "list.txt"
+    list_file.write_text("JPEGImages/a.jpg SegmentationClassAug/a.png\n")
+    before = sorted((p, p.stat().st_mtime_ns) for p in data.rglob("*"))
+    cases = [
+        ([f"--data_root={tmp_path / 'nowhere'}"], r"nowhere' is not a directory.*prepare_pascal"),
+        ([f"--data_root={data}", f"--train_list={list_file}"],
+         r"a\.png' contains class value\(s\) \[33\] outside 0\.\.20.*prepare_pascal"),
+    ]
+    for args, message in cases:
+        result = _run("make_lists.py", "--fold=0", f"--cache_dir={tmp_path / 'cache'}", *args)
+        assert result.returncode == 1, (args, result.stdout)
+        lines = result.stderr.strip().splitlines()
+        assert "Traceback" not in result.stderr, result.stderr
+        assert lines[-1].startswith("error: ") and re.search(message, lines[-1]), lines
+    assert sorted((p, p.stat().st_mtime_ns) for p in data.rglob("*")) == before

@@ -1,6 +1,7 @@
 """The tf.data episode pipelines: eager vs tf.data, determinism, shapes, strategy, errors."""
 
 import dataclasses
+import shutil
 import types
 
 import numpy as np
@@ -94,6 +95,32 @@ def test_train_shapes_dtypes_and_values(train_lists):
         assert all(np.count_nonzero(mask == 1) > 200 for mask in element["support_masks"])
 
 
+def test_query_and_each_support_get_independent_draws(train_lists, tmp_path):
+    # Class 6's pool: the query plus two byte-identical copies of another
+    # image. A shared augmentation draw would give identical supports.
+    query = train_lists.class_pools[6][0]
+    source = train_lists.class_pools[6][1]
+    copies = []
+    for name in ("copy_a", "copy_b"):
+        copy = (str(tmp_path / f"{name}.png"), str(tmp_path / f"{name}_label.png"))
+        shutil.copyfile(source[0], copy[0])
+        shutil.copyfile(source[1], copy[1])
+        copies.append(copy)
+    pools = {**train_lists.class_pools, 6: (query, *copies)}
+    lists = dataclasses.replace(train_lists, items=(query,),
+                                class_pools=types.MappingProxyType(pools))
+    identical, episodes_of_6 = 0, 0
+    for seed in range(12):
+        element = load_train_episode(lists, 0, 2, CONFIG, np.random.default_rng(seed))
+        if element["class_id"] != 6:
+            continue  # the query's 2x2 patch of class 7 was drawn
+        episodes_of_6 += 1
+        (image_a, image_b), (mask_a, mask_b) = element["support_images"], element["support_masks"]
+        identical += np.array_equal(image_a, image_b) or np.array_equal(mask_a, mask_b)
+        assert not np.array_equal(element["query_mask"], mask_a)
+    assert episodes_of_6 >= 3 and identical == 0
+
+
 def test_base_mask_shares_the_query_draw(train_lists):
     dataset = _train(train_lists, with_base_mask=True, base_classes=TOY_CLASSES)
     assert dataset.element_spec["query_base_mask"].shape.as_list() == [2, 33, 33]
@@ -179,10 +206,22 @@ def test_bad_arguments_are_refused(train_lists, val_lists):
         pipeline.make_train_dataset(train_lists, 0, CONFIG)
 
 
-def test_shot_larger_than_pool_surfaces_from_tf_data(train_lists):
-    dataset = pipeline.make_train_dataset(train_lists, 3, CONFIG, seed=SEED, batch_size=1,
-                                          num_episodes=1)
-    with pytest.raises(tf.errors.OpError, match=r"Cannot draw 3 supports for class \d"):
+def test_shot_larger_than_a_pool_is_refused_before_tf_data(train_lists):
+    # Every toy pool holds 3 images; a query from a pool leaves 2 others.
+    assert train_lists.pool_sizes() == {6: 3, 7: 3, 8: 3}
+    with pytest.raises(ValueError, match=r"3-shot training needs at least 4 images.*"
+                                         r"\{6: 3, 7: 3, 8: 3\}.*smaller shot"):
+        pipeline.make_train_dataset(train_lists, 3, CONFIG, seed=SEED, batch_size=1)
+    assert _collect(pipeline.make_train_dataset(train_lists, 2, CONFIG, seed=SEED, batch_size=1))
+
+
+def test_empty_pool_of_a_present_class_surfaces_from_tf_data(train_lists):
+    # Class 7 stays a candidate (its rectangles and 2x2 patches are in the
+    # labels) but has no support: only reading the labels could tell up front.
+    pools = {**train_lists.class_pools, 7: ()}
+    lists = dataclasses.replace(train_lists, class_pools=types.MappingProxyType(pools))
+    dataset = pipeline.make_train_dataset(lists, 1, CONFIG, seed=SEED, batch_size=1)
+    with pytest.raises(tf.errors.OpError, match=r"Cannot draw 1 supports for class 7"):
         _collect(dataset)
 
 

@@ -70,6 +70,29 @@ def test_images_and_labels(root):
         assert all(values[(split, c)] > 0 for c in range(1, 21)), split
 
 
+def test_several_objects_of_varied_size_position_and_colour(root):
+    classes_per_image, areas, centres = [], collections.defaultdict(list), []
+    colours = collections.defaultdict(list)
+    for image_path, label_path in list_pairs(root, "train") + list_pairs(root, "val"):
+        label = cv2.imread(os.path.join(root, label_path), cv2.IMREAD_UNCHANGED)
+        image = cv2.imread(os.path.join(root, image_path))
+        present = sorted(set(np.unique(label).tolist()) - {0, 255})
+        classes_per_image.append(len(present))
+        for c in present:
+            rows, cols = np.nonzero(label == c)
+            areas[c].append(rows.size / label.size)
+            centres.append((rows.mean() / label.shape[0], cols.mean() / label.shape[1]))
+            colours[c].append(image[rows, cols].mean(axis=0))
+    assert np.mean(np.asarray(classes_per_image) >= 2) > 0.4
+    # Per class, the largest instance typically covers many times the smallest's share.
+    assert np.median([max(a) / min(a) for a in areas.values() if len(a) >= 3]) > 5
+    centres = np.asarray(centres)
+    assert centres.min(axis=0).max() < 0.3 and centres.max(axis=0).min() > 0.7
+    # A class's mean colour varies between instances (colour is not the class cue).
+    spread = [np.ptp(np.asarray(v), axis=0).max() for v in colours.values() if len(v) >= 3]
+    assert np.median(spread) > 40
+
+
 def test_every_class_has_a_val_pool(root):
     # Main classes cycle through all 20, so each class leads >= num_val // 20 val images.
     minimum = TINY_OPTIONS["num_val"] // 20

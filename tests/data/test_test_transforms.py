@@ -14,6 +14,11 @@ from svf_tf.data.episode_loader import binary_label
     ((480, 640), 641, (480, 640)),   # 480*641/640 = 480.75 -> 480
     ((20, 10), 17, (16, 8)),         # h >= w: 17 -> 16; 10*17/20 = 8.5 -> 8
     ((33, 33), 65, (64, 64)),
+    # The reference computes ratio = 473 / 407 first: 296 * 1.16216... =
+    # 343.99999999999994 -> 343 -> 336 (296 * 473 / 407 would give exactly 344).
+    ((296, 407), 473, (336, 472)),
+    ((407, 296), 473, (472, 336)),
+    ((600, 645), 473, (432, 472)),   # 600 * (473 / 645) = 439.99999999999994 -> 432
 ])
 def test_content_size_floors_both_sides_to_multiples_of_8(shape, size, expected):
     assert test_transforms.resized_shape(*shape, size) == expected

@@ -230,3 +230,60 @@ def test_chain_shares_the_geometric_draw_between_labels_and_is_seeded():
             image, [binary, base], np.random.default_rng(seed), config)
         np.testing.assert_array_equal(again, out_image)
         np.testing.assert_array_equal(again_binary, out_binary)
+
+
+class ScriptedRng:
+    """Stands in for np.random.Generator with given draws, checked against their ranges."""
+
+    def __init__(self, uniform, random, integers):
+        self.draws = {"uniform": list(uniform), "random": list(random),
+                      "integers": list(integers)}
+
+    def _next(self, kind, low=None, high=None):
+        value = self.draws[kind].pop(0)
+        assert low is None or low <= value <= high, (kind, value, low, high)
+        return value
+
+    def uniform(self, low, high):
+        return self._next("uniform", low, high)
+
+    def random(self):
+        return self._next("random")
+
+    def integers(self, low, high, endpoint=False):
+        return self._next("integers", low, high if endpoint else high - 1)
+
+
+def test_chain_runs_the_reference_ops_in_order():
+    # reference_spec §2.1 written out with direct OpenCV/NumPy calls: scale
+    # 1.07, rotate +7 deg, blur, flip, pad 32 -> 33 rows (top 0, bottom 1),
+    # crop at left 6, normalise. Rotation and flip do not commute, nor do
+    # scale, rotation and blur, so any other order gives another result.
+    rng_data = np.random.default_rng(11)
+    image = rng_data.uniform(0, 255, (30, 40, 3)).astype(np.float32)
+    label = 2 * rng_data.integers(0, 2, (30, 40)).astype(np.uint8)
+    label[:3] = 255
+    label[12:17, 18:23] = 1  # stays inside the crop window: no retry
+    config = augment_config("pascal", crop_size=33)
+    rng = ScriptedRng(uniform=[1.07, 7.0], random=[0.2, 0.3, 0.4], integers=[0, 6])
+    out_image, (out_label,) = tt.train_transform(image, [label], rng, config)
+    assert all(not draws for draws in rng.draws.values())
+
+    x = cv2.resize(image, None, fx=1.07, fy=1.07, interpolation=cv2.INTER_LINEAR)
+    y = cv2.resize(label, None, fx=1.07, fy=1.07, interpolation=cv2.INTER_NEAREST)
+    assert x.shape[:2] == (32, 43)
+    matrix = cv2.getRotationMatrix2D((43 / 2, 32 / 2), 7.0, 1)
+    x = cv2.warpAffine(x, matrix, (43, 32), flags=cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=IMAGENET_MEAN)
+    y = cv2.warpAffine(y, matrix, (43, 32), flags=cv2.INTER_NEAREST,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=255)
+    x = cv2.GaussianBlur(x, (5, 5), 0)
+    x, y = x[:, ::-1], y[:, ::-1]
+    padded_x = np.empty((33, 43, 3), np.float32)
+    padded_x[:] = MEAN
+    padded_x[:32] = x
+    padded_y = np.full((33, 43), 255, np.uint8)
+    padded_y[:32] = y
+    expected_image = (padded_x[:, 6:39] - MEAN) / np.asarray(IMAGENET_STD, np.float32)
+    np.testing.assert_allclose(out_image, expected_image, atol=1e-4)
+    np.testing.assert_array_equal(out_label, padded_y[:, 6:39])
