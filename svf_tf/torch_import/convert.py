@@ -163,7 +163,9 @@ def _alias_outcome(key, value, decision, tensors):
     primary = tensors.get(decision.primary_key)
     if primary is None or not np.array_equal(primary, value):
         state = "missing" if primary is None else "different"
-        return False, f"should repeat {decision.primary_key}, which is {state}"
+        hint = f"; {decision.if_different}" if decision.if_different and primary is not None \
+            else ""
+        return False, f"should repeat {decision.primary_key}, which is {state}{hint}"
     return True, f"same module as {decision.primary_key} (registered twice)"
 
 

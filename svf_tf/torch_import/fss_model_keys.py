@@ -25,7 +25,12 @@ BAM only: `learner_base.*` (`pspnet_keys`), `gram_merge.weight` and
 (2,)), `kshot_rw.0/.2.weight/bias` (shot > 1; 1x1 convs on [B, K, 1, 1] ->
 kshot_rw/kshot_rw_1, kshot_rw/kshot_rw_2 Dense). The SVF baseline builds
 `kshot_rw` for shot > 1 but never uses it (its shot weights are all ones),
-so it is skipped.
+so it is skipped. The SVF code's BAM ([SVFC] model/BAM.py) also registers
+the stage-1 backbone as `layer0p..layer4p`, the copy that feeds the base
+learner: without SVF these are the same modules as layer0..4 (checked equal
+and skipped); after SVF training layer0..4 hold the tuned (merged) weights
+and layer0p..4p the untouched ones, which a one-backbone Keras BAM cannot
+hold, so they are reported as unplaced with a hint.
 
 PFENet ([PFE] model/PFENet.py = [SVFC] model/pfenet.py), bin i:
 
@@ -45,7 +50,7 @@ import re
 
 from svf_tf.models.aspp import ASPP_RATES
 from svf_tf.torch_import.layouts import CONV1X1_AS_DENSE, MERGE_WEIGHTS, VECTOR
-from svf_tf.torch_import.placement import Placement, Skip, conv_placement
+from svf_tf.torch_import.placement import Alias, Placement, Skip, conv_placement
 from svf_tf.torch_import.pspnet_keys import bam_base_learner_placement
 
 # ASPP_meta.layer6_{j}: the branches in the reference's concatenation order.
@@ -60,6 +65,13 @@ _BETA = re.compile(r"beta_conv\.(\d+)\.([02])\.(\w+)")
 _INNER_CLS = re.compile(r"inner_cls\.(\d+)\.([03])\.(\w+)")
 _MERGE = re.compile(r"(gram_merge|cls_merge)\.weight")
 _KSHOT = re.compile(r"kshot_rw\.([02])\.(weight|bias)")
+# [SVFC] BAM: layer{i}p = the untouched stage-1 backbone feeding the base learner.
+_BASE_BACKBONE = re.compile(r"layer([0-4])p\.(.+)")
+BASE_BACKBONE_HINT = (
+    "layer{i}p is BAM+SVF's untouched stage-1 copy that feeds the base learner, and layer{i} "
+    "the SVF-tuned one; the Keras BAM converted into has one backbone. Load the stage-1 "
+    "backbone separately (convert best.pth with --target=pspnet --backbone_output, then "
+    "build_fsss_model('bam', ..., base_backbone=...)) and pass --allow_unplaced here")
 
 
 def _classifier_placement(keras_head: str, index: str, param: str):
@@ -100,6 +112,8 @@ def bam_placement(key: str, backbone_placement):
     """Where a tensor of a trained BAM model ([BAM] model/BAM.py) goes in the Keras BAM."""
     if key.startswith("learner_base."):
         return bam_base_learner_placement(key)
+    if match := _BASE_BACKBONE.fullmatch(key):
+        return Alias(f"layer{match[1]}.{match[2]}", BASE_BACKBONE_HINT.format(i=match[1]))
     if key.startswith("ASPP_meta."):
         return _aspp_placement(key)
     if match := _MERGE.fullmatch(key):

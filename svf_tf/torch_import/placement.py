@@ -28,9 +28,14 @@ class Skip:
 
 @dataclasses.dataclass(frozen=True)
 class Alias:
-    """The tensor is a second name of `primary_key` (one module registered twice)."""
+    """The tensor is a second name of `primary_key` (one module registered twice).
+
+    `if_different` is added to the report when the two tensors differ (then
+    they are not one module, and the tensor is reported as unplaced).
+    """
 
     primary_key: str
+    if_different: str = ""
 
 
 BN_COUNTER_SKIP = Skip("BatchNorm update counter; Keras keeps none (BN runs on frozen statistics)")

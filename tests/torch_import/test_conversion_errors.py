@@ -152,3 +152,24 @@ def test_incomplete_checkpoint_writes_nothing_unless_allowed(tmp_path):
     report = convert_checkpoint(checkpoint, "vgg16_bn", output, allow_unplaced=True,
                                 allow_unset=True)
     assert output.exists() and len(report.unplaced) == 1 and len(report.unset) == 1
+
+
+def test_svf_code_bam_second_backbone_registration():
+    """[SVFC] BAM registers the stage-1 backbone again as layer0p..layer4p (base learner's).
+
+    Without SVF they are the same modules as layer0..4 and are skipped; after
+    SVF training they differ and are reported with what to do about them.
+    """
+    state = {k.replace("features.", "layer0."): v for k, v in first_vgg_block_state().items()}
+    state.update({k.replace("layer0.", "layer0p."): v.copy() for k, v in list(state.items())})
+    report = convert_state_dict(state, first_vgg_block(), "bam", backbone="vgg16")
+    assert report.complete, report.problems()
+    twice = {t.torch_key for t in report.skipped if "registered twice" in t.reason}
+    assert twice == {k for k in state if k.startswith("layer0p.")}
+
+    state["layer0.0.weight"] = state["layer0.0.weight"] * 1.5  # the SVF-tuned copy
+    report = convert_state_dict(state, first_vgg_block(), "bam", backbone="vgg16")
+    assert [t.torch_key for t in report.unplaced] == ["layer0p.0.weight"]
+    reason = report.unplaced[0].reason
+    assert reason.startswith("should repeat layer0.0.weight, which is different")
+    assert "untouched stage-1 copy" in reason and "base_backbone" in reason

@@ -1,5 +1,12 @@
-"""Trained SVF baseline / PFENet / BAM checkpoints -> build_fsss_model, outputs compared."""
+"""Trained SVF baseline / PFENet / BAM checkpoints -> build_fsss_model, compared stage by stage.
 
+Besides the outputs, the episode features of reference_spec 4.2 (query_feat,
+per-shot prototypes and priors) and, for BAM, the Gram distances, the k-shot
+weights and both learners' logits are compared with the PyTorch model's, so
+a mismatch points at the stage that causes it.
+"""
+
+import keras
 import numpy as np
 import pytest
 
@@ -20,6 +27,7 @@ from tests.torch_import.torch_reference import (  # noqa: E402
     Baseline,
     DeepStemResNet50,
     PFENet,
+    cosine_gram,
     randomize,
     to_nhwc,
 )
@@ -34,6 +42,46 @@ PFENET_BINS = (10, 6, 4, 2)
 def run_torch(net, query, supports, masks):
     with torch.no_grad():
         return net(*(torch.from_numpy(a) for a in (query, supports, masks)))
+
+
+# The prior is min-max normalised per sample, which magnifies float32 rounding of
+# the cosine similarities by 1 / (max - min): on these random networks PyTorch's
+# own float32 prior is 1e-4 away from its float64 value (and ours 7e-5).
+PRIOR_ATOL = 5e-4
+
+
+def assert_close(errors):
+    """Every error below ATOL (the prior below PRIOR_ATOL)."""
+    too_large = {name: error for name, error in errors.items()
+                 if error >= (PRIOR_ATOL if name == "prior_to_layer3" else ATOL)}
+    assert not too_large, errors
+
+
+def episode_major(per_shot):
+    """A list over shots of [B, C, h, w] torch tensors -> [B*K, h, w, C], row b*K + k."""
+    return to_nhwc(torch.stack(per_shot, 1).flatten(0, 1))
+
+
+def intermediate_errors(model, net, inputs, query, supports, masks):
+    """Max errors of the intermediate tensors of `model` against the PyTorch `net`'s."""
+    with torch.no_grad():
+        query_feat, prototypes, priors, q2, support_layer2, q4 = net.episode(
+            *(torch.from_numpy(a) for a in (query, supports, masks)))
+        expected = {"down_query": to_nhwc(query_feat),
+                    "support_prototypes": episode_major(prototypes),
+                    "prior_to_layer3": episode_major(priors)}
+        if isinstance(net, BAM):
+            query_gram = cosine_gram(q2)
+            distances = torch.stack([(query_gram - cosine_gram(s2)).flatten(1).norm(dim=1)
+                                     / q2.shape[1] for s2 in support_layer2], 1)
+            expected["gram_distance"] = distances.reshape(-1, 1).numpy()
+            expected["kshot_rw"] = net.shot_weights(distances).numpy()
+            expected["learner_base"] = to_nhwc(net.learner_base(q4))
+    probe = keras.Model(model.inputs, {name: model.get_layer(name).output for name in expected})
+    actual = probe(inputs, training=False)
+    for name, value in expected.items():
+        assert tuple(actual[name].shape) == value.shape, (name, actual[name].shape, value.shape)
+    return {name: max_error(actual[name], value) for name, value in expected.items()}
 
 
 def checkpoint_of(net):
@@ -53,10 +101,12 @@ def test_svf_baseline_resnet50_two_shot():
     skipped = {t.torch_key for t in report.skipped}
     assert {"kshot_rw.0.weight", "kshot_rw.2.bias"} <= skipped  # built but unused by the baseline
     query, supports, masks = episode(batch=2, shot=2, seed=22)
+    inputs = keras_episode(query, supports, masks)
     expected = to_nhwc(run_torch(net, query, supports, masks))
-    error = max_error(model(keras_episode(query, supports, masks))["logits"], expected)
-    print("baseline logits", error)
-    assert error < ATOL
+    errors = intermediate_errors(model, net, inputs, query, supports, masks)
+    errors["logits"] = max_error(model(inputs)["logits"], expected)
+    print("baseline", errors)
+    assert_close(errors)
 
 
 def test_pfenet_vgg16_one_shot():
@@ -73,12 +123,14 @@ def test_pfenet_vgg16_one_shot():
     assert loaded["inner_cls.2.3.bias"] == "fem/inner_cls_2/classifier/bias"
     query, supports, masks = episode(batch=2, shot=1, seed=32)
     logits, aux = run_torch(net, query, supports, masks)
-    outputs = model(keras_episode(query, supports, masks))
-    errors = {"logits": max_error(outputs["logits"], to_nhwc(logits))}
+    inputs = keras_episode(query, supports, masks)
+    outputs = model(inputs)
+    errors = intermediate_errors(model, net, inputs, query, supports, masks)
+    errors["logits"] = max_error(outputs["logits"], to_nhwc(logits))
     errors.update({f"aux_logits_{i}": max_error(k, to_nhwc(t))
                    for i, (k, t) in enumerate(zip(outputs["aux_logits"], aux, strict=True))})
     print("pfenet", errors)
-    assert max(errors.values()) < ATOL, errors
+    assert_close(errors)
 
 
 def test_bam_resnet50_two_shot_and_weights_file_round_trip(tmp_path):
@@ -103,11 +155,12 @@ def test_bam_resnet50_two_shot_and_weights_file_round_trip(tmp_path):
     final, meta, base = (to_nhwc(t) for t in run_torch(net, query, supports, masks))
     inputs = keras_episode(query, supports, masks, class_slot=[0, 3])
     outputs = model(inputs, training=False)
-    errors = {"logits": max_error(outputs["logits"], final),
-              "meta_logits": max_error(outputs["meta_logits"], meta),
-              "base_logits": max_error(outputs["base_logits"], base)}
+    errors = intermediate_errors(model, net, inputs, query, supports, masks)
+    errors.update({"logits": max_error(outputs["logits"], final),
+                   "meta_logits": max_error(outputs["meta_logits"], meta),
+                   "base_logits": max_error(outputs["base_logits"], base)})
     print("bam", errors)
-    assert max(errors.values()) < ATOL, errors
+    assert_close(errors)
 
     # The written file restores the same model in a fresh build.
     path = tmp_path / "bam.weights.h5"
