@@ -22,7 +22,9 @@ class SVFConv2D(SVFFactorization, keras.layers.Conv2D):
 
     Usually made from a pretrained layer with `SVFConv2D.from_conv(conv)` or
     for a whole model with `svf_tf.apply_svf`; built from scratch it
-    decomposes a kernel drawn from `kernel_initializer`.
+    decomposes a kernel drawn from `kernel_initializer`. Loading a `.keras`
+    file runs no SVD: the factors are created empty and read from the file
+    (so `Model.from_config` alone, without weights, leaves them at zero).
 
     Args:
         filters, kernel_size, **kwargs: as `keras.layers.Conv2D`.

@@ -161,22 +161,43 @@ class SVFFactorization:
         self.compute = self.compute or default_compute
         # Set by `from_conv`/`from_dense` before build: the pretrained kernel
         # and bias to decompose. Without it, build decomposes a kernel drawn
-        # from `kernel_initializer` (a layer made from scratch, or one whose
-        # weights are about to be loaded from a file).
+        # from `kernel_initializer` (a layer made from scratch).
         self._svf_seed = None
+        # True only inside `build_from_config`: the saved factors are about to
+        # be loaded, so build makes placeholders instead of decomposing.
+        self._svf_restoring = False
+
+    def build_from_config(self, config):
+        # Keras calls this when deserialising (`keras.saving.load_model`), right
+        # before `load_own_variables` overwrites every factor: decomposing a
+        # random kernel here would only waste an SVD per layer (~25 s for an
+        # SVF ResNet50 on 2 CPU cores).
+        self._svf_restoring = True
+        try:
+            super().build_from_config(config)
+        finally:
+            self._svf_restoring = False
 
     def _build_svf(self, kernel_shape, fan_in, units):
         """Creates U, S (or S0 and s'), V and the base fingerprint."""
-        if self._svf_seed is not None:
-            kernel, bias = self._svf_seed
-            self._svf_seed = None
-        else:
-            kernel = ops.convert_to_numpy(self.kernel_initializer(kernel_shape, "float32"))
-            bias = None
-        matrix = np.asarray(kernel, np.float64).reshape(fan_in, units)
         self.svf_rank = svf_rank(fan_in, units, self.rank_multiple)
-        u, s, v = decompose(matrix, self.svf_rank)
         self._svf_kernel_shape = tuple(kernel_shape)
+        bias = None
+        if self._svf_seed is None and self._svf_restoring:
+            # Placeholders of the right shapes; `load_own_variables` fills them.
+            rank = self.svf_rank
+            u, s, v = (np.zeros(shape, np.float32)
+                       for shape in ((units, rank), (rank,), (fan_in, rank)))
+            base_fingerprint = np.zeros(FINGERPRINT_SIZE, np.float32)
+        else:
+            if self._svf_seed is not None:
+                kernel, bias = self._svf_seed
+                self._svf_seed = None
+            else:
+                kernel = ops.convert_to_numpy(self.kernel_initializer(kernel_shape, "float32"))
+            matrix = np.asarray(kernel, np.float64).reshape(fan_in, units)
+            u, s, v = decompose(matrix, self.svf_rank)
+            base_fingerprint = fingerprint(matrix, bias)
 
         def factor(name, value, trainable):
             # float32 and never autocast: under mixed precision the factors
@@ -194,8 +215,7 @@ class SVFFactorization:
                                       "S" in self.trainable_factors)
             self.svf_s = None
         self.svf_v = factor("svf_v", v, "V" in self.trainable_factors)
-        self.svf_base_fingerprint = factor("svf_base_fingerprint", fingerprint(matrix, bias),
-                                           False)
+        self.svf_base_fingerprint = factor("svf_base_fingerprint", base_fingerprint, False)
         return bias
 
     @property

@@ -101,28 +101,28 @@ def load_svf_weights(model, path):
     if header.get("format") != FORMAT:
         raise ValueError(
             f"{path!r} has format {header.get('format')!r}; this version reads {FORMAT!r}.")
-    layers = dict(_svf_layers(model))
-    saved_paths = [entry["path"] for entry in header["layers"]]
-    for layer_path in layers:
-        if layer_path not in saved_paths:
+    entries = {entry["path"]: (i, entry) for i, entry in enumerate(header["layers"])}
+    assignments = []
+    # One pass in the model's layer order, so the error names the first layer
+    # that differs, whatever the reason.
+    for layer_path, layer in _svf_layers(model):
+        if layer_path not in entries:
             raise ValueError(
                 f"Adapter {path!r} does not fit the model: its SVF layer '{layer_path}' is "
                 "not in the adapter (the adapter was saved from a different layer set).")
-    assignments = []
-    for i, entry in enumerate(header["layers"]):
-        layer = layers.get(entry["path"])
-        if layer is None:
-            raise ValueError(
-                f"Adapter {path!r} does not fit the model: layer '{entry['path']}' is not an "
-                "SVF layer of the model.")
-        reason = _mismatch(entry, entry["path"], layer)
+        i, entry = entries.pop(layer_path)
+        reason = _mismatch(entry, layer_path, layer)
         if reason:
             raise ValueError(
-                f"Adapter {path!r} does not fit the model at layer '{entry['path']}': "
+                f"Adapter {path!r} does not fit the model at layer '{layer_path}': "
                 f"{reason}.")
         variables = {v.name: v for v in layer._svf_variables()}
         for name in entry["variables"]:
             assignments.append((variables[name], archive[f"{i}__{name}"]))
+    if entries:
+        raise ValueError(
+            f"Adapter {path!r} does not fit the model: layer '{next(iter(entries))}' is not "
+            "an SVF layer of the model.")
     for variable, value in assignments:
         variable.assign(value)
     return len(assignments)

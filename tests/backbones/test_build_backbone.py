@@ -236,3 +236,16 @@ def test_layer4_can_run_on_other_layer3_features(vgg16_bn_svf):
                                   features["layer4"])
     masked = features["layer3"] * (np.arange(3) < 2)[None, :, None, None]  # 3x3 map
     assert not np.allclose(keras.ops.convert_to_numpy(layer4(masked)), features["layer4"])
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(name="resnet50"), dict(name="resnet50", stem="deep"),
+    dict(name="vgg16", batch_norm=True),
+], ids=["keras_stem", "deep_stem", "vgg16_bn"])
+def test_bn_epsilon_override_reaches_every_batch_norm(kwargs):
+    # Keras' 1e-3 instead of the defaults (1.001e-5 Keras ResNet50, 1e-5 PyTorch).
+    backbone = build_backbone(bn_epsilon=1e-3, **kwargs)
+    norms = [layer for layer in backbone.layers
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(norms) == sum(isinstance(layer, keras.layers.Conv2D) for layer in backbone.layers)
+    assert {bn.epsilon for bn in norms} == {1e-3}

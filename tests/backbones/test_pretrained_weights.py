@@ -145,3 +145,39 @@ def test_own_weights_file_round_trip_for_the_deep_stem(tmp_path):
     for a, b in zip(first.weights, second.weights, strict=True):
         assert a.path == b.path
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def _no_download(*args, **kwargs):
+    raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
+
+
+def test_build_backbone_imagenet_loads_the_file_from_keras_cache(tmp_path, monkeypatch):
+    # weights="imagenet" end to end: the md5-checked file in $KERAS_HOME/models is
+    # what the backbone loads (a stand-in for Keras' notop file, in its legacy layout).
+    application = keras_application("vgg16", seed=11)
+    cached = tmp_path / "models" / "vgg16_stand_in_notop.h5"
+    cached.parent.mkdir()
+    with h5py.File(cached, "w") as file:
+        legacy_h5_format.save_weights_to_hdf5_group(file, application)
+    entry = KerasWeightsFile(cached.name, "https://example.invalid/" + cached.name,
+                             hashlib.md5(cached.read_bytes()).hexdigest())
+    monkeypatch.setitem(module.KERAS_IMAGENET_WEIGHTS, "vgg16", entry)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(keras.utils, "get_file", _no_download)
+    backbone = build_backbone("vgg16", weights="imagenet")
+    x = images(32)
+    expected = keras.Model(application.input, application.get_layer("block5_conv3").output)(x)
+    np.testing.assert_allclose(numpy_features(backbone, x)["layer4"], expected, rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_build_backbone_imagenet_offline_says_where_keras_caches(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(keras.utils, "get_file", _no_download)
+    with pytest.raises(FileNotFoundError) as error:
+        build_backbone("resnet50", weights="imagenet")
+    message = str(error.value)
+    entry = KERAS_IMAGENET_WEIGHTS["resnet50"]
+    assert str(tmp_path / "models" / entry.file_name) in message
+    assert entry.origin in message and "$KERAS_HOME/models" in message
+    assert "Temporary failure in name resolution" in message

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from svf_tf import SVFConv2D
+from svf_tf import SVFConv2D, SVFDense
+from svf_tf.layers import svf_factorization
 from tests.helpers import (
     assert_config_round_trip,
     assert_keras_file_round_trip,
@@ -120,11 +121,15 @@ def test_rank_multiple_four_truncates_rgb_conv_like_reference():
 ALL_SUBSETS = [c for n in (1, 2, 3) for c in itertools.combinations("USV", n)]
 
 
+@pytest.mark.parametrize("parametrization", ["direct", "exp"])
+@pytest.mark.parametrize("compute", ["kernel", "factored"])
 @pytest.mark.parametrize("factors", ALL_SUBSETS, ids="".join)
-def test_training_step_changes_only_trainable_factors(factors):
+def test_training_step_changes_only_trainable_factors(factors, compute, parametrization):
     conv = make_conv(8, 3, 4, padding="same")
-    svf = SVFConv2D.from_conv(conv, trainable_factors=factors)
-    names = {"U": "svf_u", "S": "svf_s", "V": "svf_v"}
+    svf = SVFConv2D.from_conv(conv, trainable_factors=factors, compute=compute,
+                              parametrization=parametrization)
+    names = {"U": "svf_u", "S": "svf_s" if parametrization == "direct" else "svf_s_prime",
+             "V": "svf_v"}
     assert sorted(v.name for v in svf.trainable_variables) == sorted(names[f] for f in factors)
     before = {v.name: v.numpy().copy() for v in svf.weights}
     x = inputs_for(conv)
@@ -193,6 +198,28 @@ def test_keras_file_round_trip_keeps_factors(tmp_path, parametrization):
     loaded = assert_keras_file_round_trip(model, inputs_for(conv), tmp_path / "m.keras")
     for a, b in zip(loaded.layers[1].weights, svf.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_keras_file_loads_without_any_svd(tmp_path, monkeypatch):
+    # Issue 2: all state is made in build(), so loading recomputes nothing. Keras
+    # calls build_from_config before load_own_variables; an SVD there is wasted.
+    conv = make_conv(8, 3, 4, padding="same")
+    inputs = keras.Input((17, 17, 4))
+    h = SVFConv2D.from_conv(conv, parametrization="exp")(inputs)
+    dense = keras.layers.Dense(3)
+    dense.build((None, 8))
+    model = keras.Model(inputs, SVFDense.from_dense(dense)(h))
+    model.save(tmp_path / "m.keras")
+    calls = []
+    original = svf_factorization.decompose
+    monkeypatch.setattr(svf_factorization, "decompose",
+                        lambda *args: calls.append(args) or original(*args))
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert calls == []
+    for a, b in zip(loaded.weights, model.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=b.path)
+    x = inputs_for(conv)
+    np.testing.assert_array_equal(loaded(x), model(x))
 
 
 def test_from_conv_rejects_unbuilt_layer():

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from svf_tf import SVFDense
 from tests.helpers import (
@@ -66,3 +67,21 @@ def test_rejects_unbuilt_and_quantized_layers():
     dense.quantize("int8")
     with pytest.raises(ValueError, match="quantized \\('int8'\\)"):
         SVFDense.from_dense(dense)
+
+
+@pytest.mark.parametrize("compute", ["kernel", "factored"])
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_keeps_factors_float32(policy, compute):
+    keras.mixed_precision.set_global_policy(policy)
+    dense = make_dense(16)
+    svf = SVFDense.from_dense(dense, compute=compute)
+    assert all(v.dtype == "float32" for v in svf.weights)
+    with tf.GradientTape() as tape:
+        y = svf(X)
+        loss = tf.reduce_sum(tf.cast(y, tf.float32))
+    assert y.dtype == policy.split("_")[1]
+    (grad,) = tape.gradient(loss, svf.trainable_variables)
+    assert grad.dtype == tf.float32 and np.all(np.isfinite(grad.numpy()))
+    expected = X @ keras.ops.convert_to_numpy(dense.kernel) + keras.ops.convert_to_numpy(
+        dense.bias)
+    assert relative_error(tf.cast(y, tf.float32), expected) < 2e-2

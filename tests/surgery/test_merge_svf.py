@@ -6,6 +6,8 @@ import tensorflow as tf
 
 import svf_tf
 from svf_tf import SVFConv2D
+from svf_tf.layers.svf_factorization import SVFFactorization
+from svf_tf.surgery.layer_paths import iter_layers
 from tests.helpers import relative_error
 
 
@@ -52,3 +54,25 @@ def test_merged_saved_model_reloads_with_tf_only(tmp_path):
     # Another spatial size through the same signature (unknown H, W).
     x2 = X[:1, :12, :16]
     assert relative_error(reloaded.serve(tf.constant(x2)), svf_model(x2)) < 1e-5
+
+
+def test_nested_backbone_and_dense_head_are_merged():
+    inner = keras.Input((8, 8, 3))
+    h = keras.layers.Conv2D(4, 3, padding="same", name="conv")(inner)
+    backbone = keras.Model(inner, keras.layers.GlobalAveragePooling2D()(h), name="backbone")
+    inputs = keras.Input((8, 8, 3))
+    head = keras.layers.Dense(5, activation="relu", name="head")
+    svf_model = svf_tf.apply_svf(keras.Model(inputs, head(backbone(inputs))),
+                                 parametrization="exp")
+    rng = np.random.default_rng(4)
+    svf_layers = [layer for _, layer in iter_layers(svf_model)
+                  if isinstance(layer, SVFFactorization)]
+    assert len(svf_layers) == 2
+    for layer in svf_layers:
+        layer.svf_s_prime.assign(rng.normal(0, 0.3, layer.svf_rank).astype(np.float32))
+    merged = svf_tf.merge_svf(svf_model)
+    assert [(path, type(layer).__name__) for path, layer in iter_layers(merged)
+            if isinstance(layer, keras.layers.Conv2D | keras.layers.Dense)] == [
+        ("backbone/conv", "Conv2D"), ("head", "Dense")]
+    x = X[:, :8, :8]
+    assert relative_error(merged(x), svf_model(x)) < 1e-5

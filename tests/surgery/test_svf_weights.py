@@ -71,6 +71,15 @@ def test_different_layer_set_is_refused_naming_the_layer(tmp_path):
                                                  parametrization="exp"), path)
 
 
+def test_error_names_the_first_mismatching_layer_in_model_order(tmp_path):
+    # stem differs in its base weights, block2 is missing from the adapter: the
+    # error must name stem, the first layer of the model that does not fit.
+    path = svf_tf.save_svf_weights(svf_tf.apply_svf(base_model(0), filters="stem|block1"),
+                                   tmp_path / "a.svf.npz")
+    with pytest.raises(ValueError, match="at layer 'stem': its frozen base weights differ"):
+        svf_tf.load_svf_weights(svf_tf.apply_svf(base_model(1)), path)
+
+
 def test_bad_paths(tmp_path):
     model = svf_tf.apply_svf(base_model(0))
     with pytest.raises(FileNotFoundError, match="missing.svf.npz"):
