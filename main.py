@@ -12,7 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags, logging  # noqa: E402
 
-import svf_tf.flags  # noqa: E402,F401  (defines the flags)
+from svf_tf.flags import MODES  # noqa: E402
 from svf_tf.utils import cli  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -33,9 +33,11 @@ def config_from_flags(**overrides):
         val_list=FLAGS.val_list, fold=FLAGS.fold, shot=FLAGS.shot, coco_split=FLAGS.coco_split,
         filter_novel=FLAGS.filter_novel, cache_dir=FLAGS.cache_dir,
         train_size=FLAGS.train_size, test_size=FLAGS.test_size,
-        test_episodes=FLAGS.test_episodes, eval_seeds=seeds, episodes_dir=FLAGS.episodes_dir,
+        test_episodes=FLAGS.test_episodes, val_images=FLAGS.val_images, eval_seeds=seeds,
+        episodes_dir=FLAGS.episodes_dir,
         method=FLAGS.method, backbone=FLAGS.backbone, stem=FLAGS.stem, dilation=FLAGS.dilation,
-        vgg_batch_norm=FLAGS.vgg_batch_norm, weights=FLAGS.weights, finetune=FLAGS.finetune,
+        vgg_batch_norm=FLAGS.vgg_batch_norm, weights=FLAGS.weights,
+        base_learner=FLAGS.base_learner, finetune=FLAGS.finetune,
         finetune_stages=stages, conv_kinds=tuple(FLAGS.conv_kinds), train_bn=FLAGS.train_bn,
         svf_factors=tuple(FLAGS.svf_factors), svf_rank_multiple=FLAGS.svf_rank_multiple,
         svf_parametrization=FLAGS.svf_parametrization, svf_compute=FLAGS.svf_compute,
@@ -82,6 +84,14 @@ def main(argv):
         summary = train(config_from_flags(), make_strategy(FLAGS.strategy))
         print(f"best validation mIoU {summary['best_miou']:.4f} "
               f"(checkpoint {summary['best_checkpoint']})")
+    elif FLAGS.mode == "train_base":
+        from svf_tf.training.base_task import train_base
+        from svf_tf.training.strategy import make_strategy
+
+        summary = train_base(config_from_flags(), make_strategy(FLAGS.strategy))
+        print(f"best validation base-class mIoU {summary['best_miou']:.4f}; stage 2: "
+              f"--weights={summary['backbone_weights']} "
+              f"--base_learner={summary['base_learner_weights']}")
     elif FLAGS.mode == "eval":
         from svf_tf.training.evaluate_checkpoint import evaluate_checkpoint
 
@@ -98,9 +108,8 @@ def main(argv):
         predict_episode(config_from_flags(), FLAGS.query, FLAGS.supports, FLAGS.support_masks,
                         class_id=FLAGS.class_id, checkpoint_path=FLAGS.checkpoint)
     else:
-        raise ValueError(
-            f"--mode={FLAGS.mode}: BAM's stage-1 training (train_base) is not implemented in "
-            "this version; train BAM from converted stage-1 weights instead.")
+        raise ValueError(f"--mode={FLAGS.mode} is not handled; use one of "
+                         f"{MODES}.")
     print(f"\nwork directory: {os.path.abspath(FLAGS.work_dir)}", file=sys.stderr)
 
 

@@ -29,6 +29,7 @@ class ExperimentConfig:
     train_size: int = 473
     test_size: int = 473
     test_episodes: int = 1000
+    val_images: int = 0
     eval_seeds: tuple = (321,)
     episodes_dir: str | None = None
     # Model.

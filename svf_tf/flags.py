@@ -50,6 +50,8 @@ flags.DEFINE_integer("test_size", 473, "Test resize size; (size - 1) % 8 == 0.",
                      lower_bound=17)
 flags.DEFINE_integer("test_episodes", 1000, "Test episodes per evaluation (BAM/SVF: 1000).",
                      lower_bound=1)
+flags.DEFINE_integer("val_images", 0, "train_base: validate on the first N images of the "
+                     "val list (0: all of them).", lower_bound=0)
 flags.DEFINE_list("eval_seeds", ["321"], "Seeds of the saved test episodes; several give a "
                   "mean and standard deviation (BAM: 510,365,382,322,988).")
 flags.DEFINE_string("episodes_dir", None, "Where saved test episodes live; default "
@@ -67,8 +69,11 @@ flags.DEFINE_enum("dilation", None, ["all_blocks", "torchvision"], "ResNet-50 di
 flags.DEFINE_bool("vgg_batch_norm", True, "VGG16-BN (the references' VGG) instead of VGG16.")
 flags.DEFINE_string("weights", None, "Backbone weights: unset for random, 'imagenet' for "
                     "Keras' files, or a weights file (e.g. converted PyTorch weights).")
-flags.DEFINE_string("base_learner", None, "BAM: stage-1 PSPNet weights file (backbone and "
-                    "base learner), from --mode=train_base or converted.")
+flags.DEFINE_string("base_learner", None, "BAM: stage-1 PSPNet weights file whose PPM + "
+                    "classifier become BAM's frozen base learner: <work_dir>/best/"
+                    "base_learner.weights.h5 of --mode=train_base, or the --output of "
+                    "scripts/convert_torch_checkpoint.py --target=pspnet. Pair it with "
+                    "--weights=<the matching backbone file>.")
 
 # Fine-tuning.
 flags.DEFINE_enum("finetune", "svf", ["freeze", "svf", "part", "full", "bn"],

@@ -57,3 +57,11 @@ def test_tiny_training_run_from_the_command_line(tmp_path):
     assert summary["steps"] == 2 and summary["svf_trainable_values"] == 3840
     assert (tmp_path / "run" / "flags.txt").read_text().count("--mode=train") == 1
     assert "best validation mIoU" in result.stdout
+
+
+def test_bam_with_a_missing_base_learner_is_one_line(tmp_path):
+    result = run_main("--mode=eval", "--synthetic", "--method=bam", "--backbone=vgg16",
+                      f"--work_dir={tmp_path}/w", f"--base_learner={tmp_path}/none.weights.h5")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"--base_learner='{tmp_path}/none.weights.h5': no such file" in result.stderr
+    assert "--mode=train_base" in result.stderr

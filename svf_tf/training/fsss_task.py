@@ -8,6 +8,7 @@ import math
 import os
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from svf_tf.data import build_fold_lists, ensure_synthetic_dataset
@@ -15,8 +16,13 @@ from svf_tf.data.augment_presets import augment_config
 from svf_tf.data.class_splits import fold_classes
 from svf_tf.data.episode_files import episode_file_name, load_or_create_test_episodes
 from svf_tf.data.pipeline import make_test_dataset, make_train_dataset
+from svf_tf.layers.svf_factorization import SVFFactorization
 from svf_tf.models import build_fsss_model
 from svf_tf.models.losses import fsss_loss
+from svf_tf.surgery import save_svf_weights
+from svf_tf.surgery.layer_paths import iter_layers
+from svf_tf.training.base_learner_weights import load_base_learner
+from svf_tf.training.evaluation import evaluate_episodes
 from svf_tf.training.lr_schedules import make_lr_schedule
 from svf_tf.training.torch_sgd import TorchSGD
 
@@ -31,6 +37,14 @@ class FewShotTask:
         log: callable taking one line of text.
     """
 
+    #: The `--mode` this task trains for (the run summary's "mode").
+    mode = "train"
+    #: Validation report keys recorded per epoch, with their log labels;
+    #: "miou" selects the best checkpoint.
+    metric_names = {"miou": "val mIoU", "fb_iou": "FB-IoU"}
+    #: The batch key of the training labels (the loss averages over its valid pixels).
+    label_key = "query_mask"
+
     def __init__(self, config, log=print):
         self.config = config
         self.log = log
@@ -40,6 +54,7 @@ class FewShotTask:
         self.num_novel = len(fold_classes(config.dataset, config.fold,
                                           coco_split=config.coco_split).novel)
         self._lists = {}
+        self._episode_file = None
 
     # Data.
     @property
@@ -113,6 +128,15 @@ class FewShotTask:
         if config.method == "bam":
             head_options["num_base_classes"] = len(fold_classes(
                 config.dataset, config.fold, coco_split=config.coco_split).base)
+            if config.base_learner:
+                head_options["base_learner"] = load_base_learner(
+                    config.base_learner, config.backbone, head_options["num_base_classes"],
+                    backbone_options=config.backbone_options())
+            else:
+                self.log("BAM: no --base_learner given, so the base learner is randomly "
+                         "initialised and stage-2 numbers are meaningless; train stage 1 "
+                         "(--mode=train_base) or convert BAM's best.pth and pass "
+                         "--base_learner=<file>.")
         model = build_fsss_model(
             config.method, config.backbone, config.shot, weights=config.weights,
             finetune=config.finetune_spec(), backbone_options=config.backbone_options(),
@@ -142,21 +166,26 @@ class FewShotTask:
     def model_inputs(self, model, batch):
         return {t.name.split(":")[0]: batch[t.name.split(":")[0]] for t in model.inputs}
 
+    def compute_losses(self, model, batch):
+        """The loss dict ("loss" is the total) of one local training batch."""
+        outputs = model(self.model_inputs(model, batch), training=True)
+        return fsss_loss(self.config.method, outputs, batch)
+
     def make_train_step(self, model, optimizer, strategy):
         """A `tf.function` running one distributed training step.
 
         The loss is the mean over the valid pixels of the *global* batch: each
-        replica weights its local mean by its share of the valid pixels, so the
-        summed gradients, and the result, do not depend on the replica count.
+        replica weights its local mean by its share of the valid pixels
+        (`batch[self.label_key] != 255`), so the summed gradients, and the
+        result, do not depend on the replica count.
         """
-        method, variables = self.config.method, model.trainable_variables
+        variables = model.trainable_variables
 
         def local_gradients(batch):
             with tf.GradientTape() as tape:
-                outputs = model(self.model_inputs(model, batch), training=True)
-                losses = fsss_loss(method, outputs, batch)
+                losses = self.compute_losses(model, batch)
             grads = tape.gradient(losses["loss"], variables)
-            valid = tf.reduce_sum(tf.cast(batch["query_mask"] != IGNORE_LABEL, tf.float32))
+            valid = tf.reduce_sum(tf.cast(batch[self.label_key] != IGNORE_LABEL, tf.float32))
             return losses, grads, valid
 
         if self.config.jit_compile:
@@ -193,6 +222,58 @@ class FewShotTask:
 
     def total_steps(self):
         return self.config.epochs * self.steps_per_epoch()
+
+    # Hooks of the shared training loop (svf_tf/training/trainer.py).
+    def describe(self, svf_trainable, other_trainable, steps_per_epoch, replicas):
+        config = self.config
+        return (f"{config.method} on {config.backbone} ({config.finetune}), {config.dataset} "
+                f"fold {config.fold}, {config.shot}-shot: {svf_trainable:,} singular values "
+                f"and {other_trainable:,} other values train; {steps_per_epoch} steps/epoch, "
+                f"{replicas} replica(s).")
+
+    def make_validation(self, model):
+        """`fn() -> report`: the saved test episodes of the first eval seed."""
+        predict = self.make_predict_fn(model)
+        test_data, self._episode_file = self.test_dataset(self.config.eval_seeds[0])
+        return lambda: evaluate_episodes(predict, test_data, self.num_novel, verbose=0)
+
+    def make_epoch_metrics(self, model):
+        """`fn() -> dict`: drift of the singular values since this call."""
+        layers = _svf_layers(model)
+        initial = {id(layer): np.asarray(layer.singular_values) for layer in layers}
+        return lambda: _singular_value_drift(layers, initial)
+
+    def on_new_best(self, model, run_dir):
+        """Writes the best model's SVF adapter (SVF runs)."""
+        if _svf_layers(model):
+            save_svf_weights(model, os.path.join(run_dir, "best", "adapter.svf.npz"))
+
+    def summary_fields(self):
+        config = self.config
+        return {
+            "test_episodes_file": self._episode_file,
+            "conventions": {
+                "episodes": config.test_episodes, "seed": config.eval_seeds[0],
+                "resolution": "original (logits resized with align_corners, 255 ignored)",
+                "checkpoint_selection": "best validation mIoU on the test episodes",
+                "dagger_filter": config.filter_novel,
+            },
+        }
+
+
+def _svf_layers(model):
+    return [layer for _, layer in iter_layers(model) if isinstance(layer, SVFFactorization)]
+
+
+def _singular_value_drift(layers, initial):
+    """Mean and max relative change of the singular values since the start."""
+    ratios = [np.asarray(layer.singular_values) / np.maximum(initial[id(layer)], 1e-12)
+              for layer in layers]
+    if not ratios:
+        return {}
+    ratios = np.concatenate(ratios)
+    return {"svf/mean_ratio": float(ratios.mean()),
+            "svf/max_abs_change": float(np.abs(ratios - 1.0).max())}
 
 
 def trainable_counts(model):

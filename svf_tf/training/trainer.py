@@ -1,9 +1,19 @@
-"""Episodic training of a few-shot model: the loop, in one readable function.
+"""The training loop shared by every mode, in one readable function.
 
 Sections: setup (task, model, optimizer under the strategy), restore (resume
 from the newest checkpoint), loop (distributed steps, progress bar,
-summaries, non-finite guard, periodic checkpoints), evaluation (saved test
-episodes, best checkpoint and SVF adapter, early stopping), summary.
+summaries, non-finite guard, periodic checkpoints), evaluation (the task's
+validation, best checkpoint and the task's best-model files, early
+stopping), summary.
+
+What is specific to an experiment lives in its task (Model Garden's Task):
+`FewShotTask` (episodic meta-training, `train`) and `BaseLearnerTask`
+(BAM's stage-1 PSPNet, `svf_tf.training.base_task.train_base`). A task
+provides `mode`, `steps_per_epoch()`, `build_model()`,
+`build_optimizer(model, total_steps)`, `describe(...)`,
+`train_dataset(epoch)`, `make_train_step(...)`, `make_validation(model)`,
+`metric_names`, `make_epoch_metrics(model)`, `on_new_best(model, run_dir)`
+and `summary_fields()`.
 """
 
 import math
@@ -14,32 +24,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from svf_tf.layers.svf_factorization import SVFFactorization
-from svf_tf.surgery import save_svf_weights
-from svf_tf.surgery.layer_paths import iter_layers
 from svf_tf.training.checkpointing import TrainingCheckpoint
-from svf_tf.training.evaluation import evaluate_episodes
 from svf_tf.training.fsss_task import FewShotTask, trainable_counts
 from svf_tf.training.run_files import write_json
 
 
 class NonFiniteLossError(FloatingPointError):
     """The loss became NaN or infinite; the run stopped before saving it."""
-
-
-def _svf_layers(model):
-    return [layer for _, layer in iter_layers(model) if isinstance(layer, SVFFactorization)]
-
-
-def _singular_value_drift(layers, initial):
-    """Mean and max relative change of the singular values since the start."""
-    ratios = [np.asarray(layer.singular_values) / np.maximum(initial[id(layer)], 1e-12)
-              for layer in layers]
-    if not ratios:
-        return {}
-    ratios = np.concatenate(ratios)
-    return {"svf/mean_ratio": float(ratios.mean()),
-            "svf/max_abs_change": float(np.abs(ratios - 1.0).max())}
 
 
 def train(config, strategy, log=print, checkpoint_every=500):
@@ -56,23 +47,27 @@ def train(config, strategy, log=print, checkpoint_every=500):
     Returns:
         The summary dict, also written to `<work_dir>/summary.json`.
     """
+    return run_training(FewShotTask(config, log), strategy, log=log,
+                        checkpoint_every=checkpoint_every)
+
+
+def run_training(task, strategy, *, log=print, checkpoint_every=500):
+    """Runs the loop of the module docstring for `task`; returns the run summary."""
     # Setup.
+    config = task.config
     start_time = time.perf_counter()
     run_dir = config.run_dir
     os.makedirs(run_dir, exist_ok=True)
-    task = FewShotTask(config, log)
     steps_per_epoch = task.steps_per_epoch()
     # The same seed gives the same initial weights (heads, random backbones) and
-    # dropout stream; data randomness is keyed by (seed, epoch, episode) itself.
+    # dropout stream; data randomness is keyed by (seed, epoch, index) itself.
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
         model = task.build_model()
         optimizer = task.build_optimizer(model, config.epochs * steps_per_epoch)
     svf_trainable, other_trainable = trainable_counts(model)
-    log(f"{config.method} on {config.backbone} ({config.finetune}), {config.dataset} fold "
-        f"{config.fold}, {config.shot}-shot: {svf_trainable:,} singular values and "
-        f"{other_trainable:,} other values train; {steps_per_epoch} steps/epoch, "
-        f"{strategy.num_replicas_in_sync} replica(s).")
+    log(task.describe(svf_trainable, other_trainable, steps_per_epoch,
+                      strategy.num_replicas_in_sync))
     checkpoint = TrainingCheckpoint(run_dir, model, optimizer)
 
     # Restore.
@@ -82,10 +77,8 @@ def train(config, strategy, log=print, checkpoint_every=500):
     if resumed:
         log(f"resumed from {resumed} (epoch {start_epoch}, step {start_in_epoch} of it)")
     train_step = task.make_train_step(model, optimizer, strategy)
-    predict = task.make_predict_fn(model)
-    test_data, episode_file = task.test_dataset(config.eval_seeds[0])
-    svf_layers = _svf_layers(model)
-    initial_s = {id(layer): np.asarray(layer.singular_values) for layer in svf_layers}
+    validate = task.make_validation(model)
+    epoch_metrics = task.make_epoch_metrics(model)
     writer = tf.summary.create_file_writer(os.path.join(run_dir, "tensorboard"))
     best_miou = checkpoint.best_miou()
     since_best, history, last_report = 0, [], None
@@ -118,33 +111,33 @@ def train(config, strategy, log=print, checkpoint_every=500):
             if checkpoint_every and step % checkpoint_every == 0 and index + 1 < steps_per_epoch:
                 checkpoint.save(epoch, index + 1)
         checkpoint.save(epoch + 1, 0)
-        drift = _singular_value_drift(svf_layers, initial_s)
+        extra = epoch_metrics()
         with writer.as_default(step=int(checkpoint.step.numpy())):
-            for name, value in drift.items():
+            for name, value in extra.items():
                 tf.summary.scalar(name, value)
         record = {"epoch": epoch + 1, "loss": float(np.mean(epoch_losses)) if epoch_losses
-                  else None, "seconds": time.perf_counter() - epoch_start, **drift}
+                  else None, "seconds": time.perf_counter() - epoch_start, **extra}
 
         # Evaluation.
         if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
-            last_report = evaluate_episodes(predict, test_data, task.num_novel, verbose=0)
-            record.update(miou=last_report["miou"], fb_iou=last_report["fb_iou"])
+            last_report = validate()
+            record.update({key: last_report[key] for key in task.metric_names})
             with writer.as_default(step=int(checkpoint.step.numpy())):
-                tf.summary.scalar("val/miou", last_report["miou"])
-                tf.summary.scalar("val/fb_iou", last_report["fb_iou"])
+                for key in task.metric_names:
+                    tf.summary.scalar(f"val/{key}", last_report[key])
             if best_miou is None or last_report["miou"] > best_miou:
                 best_miou, since_best = last_report["miou"], 0
-                best_path = checkpoint.save_best(best_miou, epoch + 1,
-                                                 {"fb_iou": last_report["fb_iou"]})
-                if svf_layers:
-                    save_svf_weights(model, os.path.join(run_dir, "best", "adapter.svf.npz"))
+                best_path = checkpoint.save_best(
+                    best_miou, epoch + 1,
+                    {key: last_report[key] for key in task.metric_names if key != "miou"})
+                task.on_new_best(model, run_dir)
                 record["best"] = best_path
             else:
                 since_best += config.eval_every
         history.append(record)
         log(f"epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f}"
-            + (f", val mIoU {record['miou']:.4f}, FB-IoU {record['fb_iou']:.4f}"
-               if "miou" in record else "")
+            + "".join(f", {label} {record[key]:.4f}" for key, label in task.metric_names.items()
+                      if key in record)
             + (" (best)" if "best" in record else "") + f", {record['seconds']:.0f} s")
         if config.early_stop and since_best >= config.early_stop:
             log(f"early stop: no better validation mIoU for {since_best} epochs")
@@ -153,7 +146,7 @@ def train(config, strategy, log=print, checkpoint_every=500):
 
     # Summary.
     summary = {
-        "mode": "train",
+        "mode": task.mode,
         "work_dir": run_dir,
         "best_miou": best_miou,
         "best_checkpoint": checkpoint.best.latest_checkpoint,
@@ -162,13 +155,7 @@ def train(config, strategy, log=print, checkpoint_every=500):
         "other_trainable_values": other_trainable,
         "steps": int(checkpoint.step.numpy()),
         "seconds": time.perf_counter() - start_time,
-        "test_episodes_file": episode_file,
-        "conventions": {
-            "episodes": config.test_episodes, "seed": config.eval_seeds[0],
-            "resolution": "original (logits resized with align_corners, 255 ignored)",
-            "checkpoint_selection": "best validation mIoU on the test episodes",
-            "dagger_filter": config.filter_novel,
-        },
+        **task.summary_fields(),
         "history": history,
         "config": config.to_dict(),
     }

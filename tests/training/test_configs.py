@@ -10,7 +10,10 @@ import main  # noqa: F401  (defines the flags; main.config_from_flags reads them
 from svf_tf.models import build_fsss_model
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-CONFIGS = sorted(p.name for p in (ROOT / "configs").glob("*.cfg") if not p.name.startswith("base_"))
+CONFIGS = sorted(p.name for p in (ROOT / "configs").glob("*.cfg")
+                 if not p.name.startswith("base_") and not p.name.endswith("_base.cfg"))
+# BAM's stage 1 (--mode=train_base), one per dataset and backbone.
+STAGE1_CONFIGS = sorted(p.name for p in (ROOT / "configs").glob("*_base.cfg"))
 
 
 def parse(name, *extra):
@@ -72,3 +75,32 @@ def test_each_kind_of_model_builds(name):
                              backbone_options=config.backbone_options(),
                              **config.head_options())
     assert model.trainable_variables
+
+
+def test_stage1_configs_are_all_there():
+    assert STAGE1_CONFIGS == ["coco_r50_base.cfg", "coco_vgg_base.cfg", "pascal_r50_base.cfg",
+                              "pascal_vgg_base.cfg"]
+
+
+@pytest.mark.parametrize("name", STAGE1_CONFIGS)
+def test_stage1_config_has_the_reference_hyper_parameters(name):
+    text = (ROOT / "configs" / name).read_text()
+    assert text.startswith("# Reproduces: BAM stage 1")
+    assert f"--flagfile=configs/{name}" in text and "--base_learner=" in text
+    if "_r50_" in name:
+        assert re.search(r"# Expected base-class mIoU.*fold-0 \d\d\.\d", text)
+    config = parse(name)
+    assert flags.FLAGS.mode == "train_base"
+    assert config.dataset == name.split("_")[0]
+    assert (config.train_size, config.batch_size, config.lr) == (417, 12, 2.5e-4)
+    assert config.test_size == (473 if config.dataset == "pascal" else 641)
+    assert config.lr_schedule == "poly" and config.poly_multiplier == 10
+    # BAM index_split: Pascal 0 (backbone at base_lr, heads 10x), COCO -1 (all 10x).
+    assert config.backbone_lr_ratio == (0.1 if config.dataset == "pascal" else 1.0)
+    assert config.epochs == (100 if config.dataset == "pascal" else 20)
+
+
+def test_bam_configs_name_the_base_learner_flag():
+    for name in CONFIGS:
+        if "_bam" in name:
+            assert "--base_learner=" in (ROOT / "configs" / name).read_text(), name
