@@ -4,8 +4,12 @@ Every script in `scripts/` and `main.py` runs through `run(main)`. Errors a
 user can fix (a missing file, a bad value) are raised by library code as
 `ValueError`/`FileNotFoundError`/`NotADirectoryError`; here they become a
 single `error: ...` line on stderr and exit status 1, with no traceback.
-`--debug` shows the traceback instead. Anything else is a bug and keeps its
-traceback.
+Two more kinds are the user's to act on and are shown the same way: a
+non-finite training loss (`FloatingPointError`, its message names the step
+and the last good checkpoint), and a file that failed to load inside
+`tf.data`, which TensorFlow wraps in its own error (the "Failed to load ..."
+line the pipeline wrote is kept). `--debug` shows the traceback instead.
+Anything else is a bug and keeps its traceback.
 """
 
 import sys
@@ -13,7 +17,8 @@ import sys
 from absl import app, flags
 
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
-               PermissionError)
+               PermissionError, FloatingPointError)
+DATA_ERROR_MARK = "Failed to load"
 
 if "debug" not in flags.FLAGS:
     flags.DEFINE_bool("debug", False, "Show the full traceback when a run fails.")
@@ -25,8 +30,22 @@ def one_line(error: BaseException) -> str:
     return text or type(error).__name__
 
 
+def data_error_line(error: BaseException) -> str | None:
+    """The pipeline's "Failed to load <file>: ..." line inside a TensorFlow error, or None."""
+    if not type(error).__module__.startswith("tensorflow"):
+        return None
+    for line in str(error).splitlines():
+        if DATA_ERROR_MARK in line:
+            return line[line.index(DATA_ERROR_MARK):].strip()
+    return None
+
+
 def run(main) -> None:
     """`absl.app.run(main)`, turning user errors into a one-line message."""
+
+    def fail(message):
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(1)
 
     def guarded(argv):
         try:
@@ -34,7 +53,11 @@ def run(main) -> None:
         except USER_ERRORS as error:
             if flags.FLAGS.debug:
                 raise
-            print(f"error: {one_line(error)}", file=sys.stderr)
-            sys.exit(1)
+            fail(one_line(error))
+        except Exception as error:
+            line = data_error_line(error)
+            if line is None or flags.FLAGS.debug:
+                raise
+            fail(line)
 
     app.run(guarded)
