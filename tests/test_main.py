@@ -1,6 +1,7 @@
 """main.py end to end, as a user runs it."""
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -8,9 +9,10 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
-def run_main(*args):
+def run_main(*args, env=None):
     return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], capture_output=True,
-                          text=True, cwd=ROOT, timeout=300)
+                          text=True, cwd=ROOT, timeout=300,
+                          env=None if env is None else {**os.environ, **env})
 
 
 def test_demo_writes_summary_adapter_and_saved_model(tmp_path):
@@ -65,3 +67,22 @@ def test_bam_with_a_missing_base_learner_is_one_line(tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert f"--base_learner='{tmp_path}/none.weights.h5': no such file" in result.stderr
     assert "--mode=train_base" in result.stderr
+
+
+def test_builtin_demo_path_with_a_tiny_setting(tmp_path):
+    """The README's first command (`main.py` = `--mode=demo`), shrunk to a few steps."""
+    result = run_main("--synthetic", f"--cache_dir={tmp_path}/cache", f"--work_dir={tmp_path}/demo",
+                      "--backbone=vgg16", "--train_size=33", "--test_size=33", "--epochs=1",
+                      "--steps_per_epoch=2", "--batch_size=2", "--test_episodes=4",
+                      "--svf_rank_multiple=1", env={"KERAS_HOME": str(tmp_path / "keras")})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "no ImageNet weights" in result.stdout  # and says the backbone is random
+    summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    assert summary["mode"] == "demo" and summary["weights"] == "random"
+    assert set(summary["runs"]) == {"freeze", "svf"}
+    assert summary["runs"]["freeze"]["svf_trainable_values"] == 0
+    assert summary["runs"]["svf"]["svf_trainable_values"] == 3840  # VGG16-BN layers 2-4
+    for name in ("freeze", "svf"):
+        assert (tmp_path / "demo" / name / "summary.json").is_file()
+        assert f"\n{name} " in result.stdout  # a row of the final table
+    assert str(tmp_path / "demo") in result.stderr  # where the work directory is

@@ -3,6 +3,7 @@
 import keras
 
 from svf_tf.backbones.finetune_spec import FinetuneSpec
+from svf_tf.layers import SVFConv2D
 from svf_tf.surgery import apply_svf
 
 
@@ -16,7 +17,9 @@ def apply_finetune(model, spec: FinetuneSpec, stages: dict):
 
     With mode "svf" the convs of `spec.svf_stages` are replaced by SVF layers
     (`svf_tf.apply_svf`, after dilation and weights are final, reference
-    pitfall 4); every other layer is shared with `model`. Then each conv is
+    pitfall 4); every other layer is shared with `model`. `spec.svf_compute`
+    is the forward form of the SVF layers that train; decomposed layers that
+    train nothing always run the kernel form (one convolution, same numbers). Then each conv is
     trainable iff `spec.trains_conv` (for an SVF layer this trains only its
     `svf_factors`), each BatchNorm iff `spec.trains_bn` (gamma/beta only:
     `FrozenBatchNormalization` never uses or updates batch statistics).
@@ -43,6 +46,11 @@ def apply_finetune(model, spec: FinetuneSpec, stages: dict):
         stage = stages[layer.name]
         if isinstance(layer, keras.layers.Conv2D):
             layer.trainable = spec.trains_conv(stage, conv_kind(layer))
+            if isinstance(layer, SVFConv2D) and not layer.trainable:
+                # Decomposed but untrained (layer0/1 in the paper's setting): the
+                # kernel form is one convolution with the same numbers, where the
+                # factored form would add a 1x1 convolution at high resolution.
+                layer.compute = "kernel"
         elif isinstance(layer, keras.layers.BatchNormalization):
             layer.trainable = spec.trains_bn(stage)
         elif layer.weights:

@@ -95,9 +95,10 @@ class FinetuneSpec:
         svf_parametrization: "svf" only: "direct" (S trains, as the authors'
             code) or "exp" (S0 * exp(s'), paper Appendix D). Default
             "direct".
-        svf_compute: "svf" only: the SVF layers' forward form, "factored"
-            or "kernel" (see `svf_tf.SVFConv2D`); None for the layers'
-            default (factored; kernel for grouped convs).
+        svf_compute: "svf" only: the forward form of the SVF layers that
+            train, "factored" or "kernel" (see `svf_tf.SVFConv2D`); None for
+            the layers' default (factored; kernel for grouped convs).
+            Decomposed layers that train nothing run the kernel form.
 
     Example:
     ```python

@@ -93,15 +93,33 @@ def test_bad_values_are_rejected_with_the_value(kwargs, message):
         FinetuneSpec(**kwargs)
 
 
-def test_svf_compute_reaches_the_svf_layers():
+def test_svf_compute_reaches_the_trained_svf_layers_and_frozen_ones_run_one_conv():
+    import keras
+    import numpy as np
+
     from svf_tf import SVFConv2D
     from svf_tf.backbones import build_backbone
 
+    x = np.random.default_rng(0).normal(size=(1, 33, 33, 3)).astype("float32")
     for compute in ("kernel", "factored"):
+        keras.utils.set_random_seed(0)
         backbone = build_backbone("vgg16", input_shape=(33, 33, 3),
-                                  finetune=FinetuneSpec("svf", svf_compute=compute))
-        computes = {layer.compute for layer in backbone.layers if isinstance(layer, SVFConv2D)}
-        assert computes == {compute}
+                                  finetune=FinetuneSpec("svf", svf_compute=compute,
+                                                        svf_rank_multiple=1))
+        svf = [layer for layer in backbone.layers if isinstance(layer, SVFConv2D)]
+        # Stages 2-4 (block3..block5) train S and use the chosen form; the
+        # decomposed but frozen stages 0-1 always compose the kernel.
+        assert {layer.compute for layer in svf if layer.trainable} == {compute}
+        frozen = [layer for layer in svf if not layer.trainable]
+        assert {layer.name.split("_")[0] for layer in frozen} == {"block1", "block2"}
+        assert {layer.compute for layer in frozen} == {"kernel"}
+        # Either way the untouched SVF backbone computes the plain one (weights=None
+        # draws the same kernels under the same seed).
+        keras.utils.set_random_seed(0)
+        plain = build_backbone("vgg16", input_shape=(33, 33, 3))
+        expected, actual = plain(x), backbone(x)
+        for name in ("layer0", "layer4"):
+            np.testing.assert_allclose(actual[name], expected[name], rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="svf_compute='fast'"):
         FinetuneSpec("svf", svf_compute="fast")
     with pytest.raises(ValueError, match="only apply to mode='svf'"):
