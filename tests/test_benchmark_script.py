@@ -1,0 +1,59 @@
+"""scripts/benchmark.py runs and reports its figures (speed targets live in the script)."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+from tests.training.trainer_helpers import synthetic_cache  # noqa: F401  (fixture)
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_layer_section_writes_ratios(tmp_path):
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--sections=layer",
+         "--shapes=conv4_1x1_out", "--size=6", "--batch=1", "--repeats=1", f"--out={out}"],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["machine"]["tensorflow"].startswith("2.")
+    (row,) = report["layer"]
+    assert set(row["train_seconds"]) == {"plain", "svf_kernel", "svf_factored"}
+    assert all(value > 0 for value in row["train_seconds"].values())
+    assert row["infer_ratio_merged"] > 0 and "conv4_1x1_out" in result.stdout
+
+
+def test_unknown_section_is_a_one_line_error():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark.py"),
+                             "--sections=gpu"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "unknown value(s) ['gpu']" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_model_and_data_sections_and_the_target_table(tmp_path, synthetic_cache):  # noqa: F811
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--sections=model,data",
+         "--backbone=vgg16", "--model_size=17", "--model_batch=1", "--model_variants=svf",
+         "--xla=off", "--data_size=33", "--repeats=1", f"--out={out}"],
+        capture_output=True, text=True, timeout=900,
+        env={**os.environ, "SVF_TF_CACHE": synthetic_cache})
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    (row,) = report["model"]
+    assert row["jit_compile"] is False and set(row["seconds"]) == {"part", "svf"}
+    assert row["ratio_to_part"]["part"] == 1.0 and row["seconds"]["svf"] > 0
+    assert set(row["memory_ratio_to_part"]) == {"part", "svf"}
+    assert report["model_inference"]["ratio_merged"] > 0
+    data = report["data"]
+    assert data["pipeline_1shot_episodes_per_s"] > 0 and data["eval_episodes_per_s"] > 0
+    assert data["pipeline_over_consumption_1shot"] == (
+        data["pipeline_1shot_episodes_per_s"] / data["svf_step_episodes_per_s"])
+    targets = {t["target"]: t for t in report["targets"]}
+    svf_step = targets["SVF step <= 1.05x partial fine-tuning of layer2-4 (no XLA)"]
+    assert svf_step["measured"] == row["ratio_to_part"]["svf"]
+    assert svf_step["met"] == (row["ratio_to_part"]["svf"] <= 1.05)
+    assert "[targets]" in result.stdout
