@@ -16,8 +16,9 @@ the (de)serialisation of the weights.
 """
 
 import numpy as np
-import tensorflow as tf
 from keras import ops
+
+from svf_tf.layers.parallel_svd import full_svd
 
 FACTORS = ("U", "S", "V")
 PARAMETRIZATIONS = ("direct", "exp")
@@ -98,11 +99,8 @@ def decompose(matrix, rank: int):
         fixed so that the largest-magnitude entry of each column of u is
         positive, which makes the factors reproducible across SVD backends.
     """
-    # On the host in float64: GPU SVDs are slow and float32 ones lose the small
-    # singular values (keras_tf_notes 4.1).
-    with tf.device("/CPU:0"):
-        s, left, right = tf.linalg.svd(tf.constant(np.asarray(matrix), tf.float64))
-    s, v, u = s.numpy()[:rank], left.numpy()[:, :rank], right.numpy()[:, :rank]
+    s, left, right = full_svd(matrix)
+    s, v, u = s[:rank], left[:, :rank], right[:, :rank]
     pivot = np.abs(u).argmax(axis=0)
     signs = np.sign(u[pivot, np.arange(rank)])
     signs[signs == 0] = 1.0

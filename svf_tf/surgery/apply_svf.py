@@ -4,6 +4,7 @@ import re
 
 import keras
 
+from svf_tf.layers.parallel_svd import prefetched_svds
 from svf_tf.layers.svf_conv2d import SVFConv2D
 from svf_tf.layers.svf_dense import SVFDense
 from svf_tf.layers.svf_factorization import DEFAULTS, check_svf_options
@@ -105,4 +106,8 @@ def apply_svf(model, filters=None, **layer_options):
             return _SVF_FROM[type(layer)](layer, **layer_options)
         return layer
 
-    return keras.models.clone_model(model, clone_function=clone_function, recursive=True)
+    # Every kernel is known now: decompose them concurrently, then rebuild.
+    kernels = [keras.ops.convert_to_numpy(layer.kernel) for _, layer in candidates
+               if id(layer) in targets]
+    with prefetched_svds([k.reshape(-1, k.shape[-1]) for k in kernels]):
+        return keras.models.clone_model(model, clone_function=clone_function, recursive=True)
