@@ -7,7 +7,8 @@ import textwrap
 
 def run_script(tmp_path, body, *args):
     script = tmp_path / "script.py"
-    script.write_text("import tensorflow as tf\nfrom svf_tf.utils import cli\n\n"
+    # TensorFlow is imported only by the bodies that use it (start-up time).
+    script.write_text("from svf_tf.utils import cli\n\n"
                       "def main(argv):\n" + textwrap.indent(textwrap.dedent(body), "    ")
                       + "\n\ncli.run(main)\n")
     return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
@@ -22,6 +23,8 @@ def test_user_errors_tf_data_load_errors_and_bugs(tmp_path):
 
     # A load error raised inside tf.data reaches the caller wrapped by TensorFlow.
     body = """
+    import tensorflow as tf
+
     def load(x):
         raise ValueError('Failed to load JPEGImages/a.jpg: truncated; re-run the script')
     data = tf.data.Dataset.range(1).map(lambda x: tf.numpy_function(load, [x], tf.int64))

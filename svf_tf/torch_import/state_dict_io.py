@@ -76,7 +76,9 @@ def load_checkpoint(path):
                 "dict alone in PyTorch: torch.save(torch.load(path, weights_only=False)"
                 "['state_dict'], 'clean.pth').") from error
         raise _unreadable(path, error) from error
-    except (RuntimeError, EOFError, OSError) as error:
+    except Exception as error:
+        # Corrupt bytes make the (weights-only) unpickler fail in many ways:
+        # EOFError, IndexError, KeyError, struct.error, UnicodeDecodeError, ...
         raise _unreadable(path, error) from error
 
 

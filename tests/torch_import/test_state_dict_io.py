@@ -1,6 +1,5 @@
 """Reading checkpoints: lazy torch import, weights_only, unwrapping and prefixes."""
 
-import os
 import sys
 
 import numpy as np
@@ -88,7 +87,14 @@ def test_checkpoint_with_an_arbitrary_object_is_refused_unexecuted(tmp_path):
 def test_unreadable_and_missing_files(tmp_path):
     pytest.importorskip("torch")
     garbage = tmp_path / "garbage.pth"
-    garbage.write_bytes(os.urandom(64))
+    # Random bytes of many kinds (each fails the unpickler differently), and a truncated file.
+    for seed in range(40):
+        garbage.write_bytes(np.random.default_rng(seed).bytes(64))
+        with pytest.raises(ValueError, match="garbage.pth' is not a readable PyTorch file"):
+            load_checkpoint(garbage)
+    torch = pytest.importorskip("torch")
+    torch.save({"w": torch.ones(3)}, garbage)
+    garbage.write_bytes(garbage.read_bytes()[:100])
     with pytest.raises(ValueError, match="garbage.pth' is not a readable PyTorch file"):
         load_checkpoint(garbage)
     with pytest.raises(FileNotFoundError, match="no such file"):
