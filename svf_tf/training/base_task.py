@@ -15,7 +15,6 @@ import os
 import tensorflow as tf
 
 from svf_tf.backbones import FinetuneSpec
-from svf_tf.data import build_fold_lists
 from svf_tf.data.augment_presets import augment_config
 from svf_tf.data.class_splits import fold_classes
 from svf_tf.data.list_files import derived_pairs, read_list_file, resolve
@@ -30,8 +29,8 @@ from svf_tf.training.trainer import run_training
 class BaseLearnerTask(FewShotTask):
     """BAM's stage-1 PSPNet on the base classes of a fold.
 
-    - Data: the fold's whole train list without the dagger filter (BAM's
-      `BaseData`), labels remapped to base indices (reference_spec 1.9),
+    - Data: the whole train list, without the dagger filter or the
+      2048-pixel rule (BAM's `BaseData`), labels remapped to base indices (reference_spec 1.9),
       the stage-1 augmentation preset at `--train_size` (417 in the
       reference); see `base_data`.
     - Model: `build_pspnet_model` on `build_backbone(..., finetune="full")`
@@ -80,36 +79,41 @@ class BaseLearnerTask(FewShotTask):
                                       crop_size=config.train_size, test_size=config.test_size)
 
     # Data.
-    def fold_lists(self, split):
-        if split != "train":
-            raise ValueError(f"internal: stage 1 has no {split!r} fold list; see val_items().")
-        if "train" not in self._lists:
-            config = self.config
-            self._lists["train"] = build_fold_lists(
-                config.dataset, self.data_root, config.fold, "train",
-                list_file=config.train_list, filter_novel=False, coco_split=config.coco_split,
-                cache_dir=config.cache_dir)
-        return self._lists["train"]
+    def split_items(self, split):
+        """(image, label) paths, absolute, of every image of a split's list.
 
-    def val_items(self):
-        """(image, label) paths of the validation images, absolute."""
-        config = self.config
-        pairs = (read_list_file(config.val_list) if config.val_list
-                 else derived_pairs(config.dataset, self.data_root, "val"))
-        if config.val_images:
-            pairs = pairs[:config.val_images]
-        return [(resolve(self.data_root, image), resolve(self.data_root, label))
-                for image, label in pairs]
+        The whole list, as BAM's `BaseData`: no dagger filter and no
+        2048-pixel rule (an image holding only novel classes trains as all
+        background). `--val_images` keeps the first N validation images.
+        """
+        if split not in self._lists:
+            config = self.config
+            list_file = config.train_list if split == "train" else config.val_list
+            pairs = (read_list_file(list_file) if list_file
+                     else derived_pairs(config.dataset, self.data_root, split))
+            self._lists[split] = [(resolve(self.data_root, image), resolve(self.data_root, label))
+                                  for image, label in pairs]
+        items = self._lists[split]
+        if split == "val" and self.config.val_images:
+            items = items[:self.config.val_images]
+        return items
+
+    def fold_lists(self, split):
+        raise ValueError(f"internal: stage 1 reads whole lists (split_items), not the {split!r} "
+                         "fold lists.")
+
+    def num_train_images(self):
+        return len(self.split_items("train"))
 
     def train_dataset(self, epoch):
         config = self.config
         return make_base_train_dataset(
-            self.fold_lists("train").items, self.classes, self.augment, seed=config.seed,
+            self.split_items("train"), self.classes, self.augment, seed=config.seed,
             epoch=epoch, batch_size=config.batch_size,
             num_samples=self.steps_per_epoch() * config.batch_size)
 
     def val_dataset(self):
-        return make_base_val_dataset(self.val_items(), self.classes, self.augment.test_size,
+        return make_base_val_dataset(self.split_items("val"), self.classes, self.augment.test_size,
                                      batch_size=self.config.batch_size)
 
     # Model and optimisation.
@@ -135,7 +139,7 @@ class BaseLearnerTask(FewShotTask):
         config = self.config
         del svf_trainable
         return (f"BAM stage 1: PSPNet on {config.backbone}, {config.dataset} fold "
-                f"{config.fold}, {self.num_classes} classes ({len(self.fold_lists('train').items)}"
+                f"{config.fold}, {self.num_classes} classes ({self.num_train_images()}"
                 f" training images, no dagger filter): {other_trainable:,} values train; "
                 f"{steps_per_epoch} steps/epoch, {replicas} replica(s).")
 
@@ -156,7 +160,8 @@ class BaseLearnerTask(FewShotTask):
             "base_learner_weights": os.path.join(best, "base_learner.weights.h5"),
             "backbone_weights": os.path.join(best, "backbone.weights.h5"),
             "conventions": {
-                "train_list": "the fold's whole train list, no dagger filter (BAM BaseData)",
+                "train_list": "the whole train list: no dagger filter, no 2048-pixel rule "
+                              "(BAM BaseData)",
                 "classes": f"background + {self.num_classes - 1} base classes",
                 "metric": "mean IoU over the base classes, pooled over the val images, "
                           "255 ignored, on the test canvas",

@@ -90,13 +90,17 @@ class FewShotTask:
                 coco_split=config.coco_split, cache_dir=config.cache_dir)
         return self._lists[split]
 
+    def num_train_images(self):
+        """Training images per epoch (one episode each)."""
+        return len(self.fold_lists("train").items)
+
     def steps_per_epoch(self):
-        steps = len(self.fold_lists("train").items) // self.config.batch_size
+        steps = self.num_train_images() // self.config.batch_size
         if self.config.steps_per_epoch:
             steps = min(steps, self.config.steps_per_epoch)
         if steps < 1:
             raise ValueError(
-                f"The fold's {len(self.fold_lists('train').items)} training images do not fill "
+                f"The fold's {self.num_train_images()} training images do not fill "
                 f"one batch of {self.config.batch_size}; lower --batch_size.")
         return steps
 

@@ -34,6 +34,23 @@ def test_base_class_iou_counts_by_hand():
     np.testing.assert_array_equal(union, [1, 2, 2])
 
 
+def test_stage1_reads_every_line_of_the_train_list(synthetic_cache, tmp_path):  # noqa: F811
+    task = BaseLearnerTask(tiny_config(synthetic_cache, tmp_path, **STAGE1))
+    root = task.data_root
+    with open(os.path.join(root, "ImageSets", "Segmentation", "train.txt")) as f:
+        ids = [line.strip() for line in f if line.strip()]
+    # Independent: the VOC split file, every image (BAM's BaseData applies no filter).
+    assert [os.path.basename(image) for image, _ in task.split_items("train")] == [
+        f"{i}.jpg" for i in ids]
+    assert task.num_train_images() == len(ids) > len(task_fold_items(task))
+    assert len(task.split_items("val")) == STAGE1["val_images"]
+
+
+def task_fold_items(task):
+    """The few-shot (2048-pixel rule) list of the same fold, for comparison."""
+    return FewShotTask(task.config).fold_lists("train").items
+
+
 @pytest.fixture(scope="module")
 def stage1_run(synthetic_cache, tmp_path_factory):  # noqa: F811
     config = tiny_config(synthetic_cache, tmp_path_factory.mktemp("stage1"), **STAGE1)
