@@ -92,6 +92,28 @@ def median_seconds(fn, repeats, warmup=2):
     return statistics.median(times)
 
 
+def interleaved_rounds(functions, repeats, warmup=2):
+    """Times every function once per round, round after round, after `warmup` calls each.
+
+    Ratios taken within a round see the same machine load on both sides.
+
+    Returns:
+        A list of `repeats` dicts {name: seconds}.
+    """
+    for function in functions.values():
+        for _ in range(warmup):
+            function()
+    rounds = []
+    for _ in range(repeats):
+        timing = {}
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            timing[name] = time.perf_counter() - start
+        rounds.append(timing)
+    return rounds
+
+
 def _layer_step(shape_name, variant, mode, batch, size):
     """A compiled step for one layer configuration, and its input."""
     import keras
@@ -138,17 +160,8 @@ def layer_time_worker(shape_name, batch, size, repeats):
     steps = {(mode, v): _layer_step(shape_name, v, mode, batch, size)
              for mode, variants in (("train", TRAIN_VARIANTS), ("infer", INFER_VARIANTS))
              for v in variants}
-    for step in steps.values():  # compile and warm up
-        step().numpy()
-        step().numpy()
-    rounds = []
-    for _ in range(repeats):
-        timing = {}
-        for key, step in steps.items():
-            start = time.perf_counter()
-            step().numpy()
-            timing[key] = time.perf_counter() - start
-        rounds.append(timing)
+    rounds = interleaved_rounds(
+        {key: (lambda step=step: step().numpy()) for key, step in steps.items()}, repeats)
 
     def median_of(key):
         return statistics.median(r[key] for r in rounds)
@@ -250,17 +263,7 @@ def _model_step(variant, size, batch, jit):
 def model_time_worker(size, batch, jit, repeats, variants):
     """Every variant in this process, timed interleaved round by round."""
     steps = {v: _model_step(v, size, batch, jit) for v in variants}
-    for step in steps.values():
-        step()
-        step()
-    rounds = []
-    for _ in range(repeats):
-        timing = {}
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step()
-            timing[name] = time.perf_counter() - start
-        rounds.append(timing)
+    rounds = interleaved_rounds(steps, repeats)
     return {
         "jit_compile": jit,
         "seconds": {v: statistics.median(r[v] for r in rounds) for v in steps},
@@ -291,17 +294,7 @@ def model_infer_worker(size, batch, repeats):
         inputs = [tf.constant(data[k]) for k in ("query_image", "support_images",
                                                    "support_masks")]
         functions[name] = lambda predict=predict, inputs=inputs: predict(*inputs).numpy()
-    for function in functions.values():
-        function()
-        function()
-    rounds = []
-    for _ in range(repeats):
-        timing = {}
-        for name, function in functions.items():
-            start = time.perf_counter()
-            function()
-            timing[name] = time.perf_counter() - start
-        rounds.append(timing)
+    rounds = interleaved_rounds(functions, repeats)
     return {"seconds": {k: statistics.median(r[k] for r in rounds) for k in functions},
             "ratio_merged": statistics.median(r["svf_merged"] / r["plain"] for r in rounds)}
 
