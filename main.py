@@ -27,12 +27,16 @@ def config_from_flags(**overrides):
         stages = tuple(int(s) for s in FLAGS.finetune_stages)
     except ValueError as error:
         raise ValueError(f"--eval_seeds and --finetune_stages take integers ({error}).") from None
+    try:
+        scale_range = tuple(float(s) for s in FLAGS.scale_range) or None
+    except ValueError as error:
+        raise ValueError(f"--scale_range takes two numbers min,max ({error}).") from None
     values = dict(
         work_dir=FLAGS.work_dir, seed=FLAGS.seed, dataset=FLAGS.dataset,
         data_root=FLAGS.data_root, synthetic=FLAGS.synthetic, train_list=FLAGS.train_list,
         val_list=FLAGS.val_list, fold=FLAGS.fold, shot=FLAGS.shot, coco_split=FLAGS.coco_split,
         filter_novel=FLAGS.filter_novel, cache_dir=FLAGS.cache_dir,
-        train_size=FLAGS.train_size, test_size=FLAGS.test_size,
+        train_size=FLAGS.train_size, test_size=FLAGS.test_size, scale_range=scale_range,
         test_episodes=FLAGS.test_episodes, val_images=FLAGS.val_images, eval_seeds=seeds,
         episodes_dir=FLAGS.episodes_dir,
         method=FLAGS.method, backbone=FLAGS.backbone, stem=FLAGS.stem, dilation=FLAGS.dilation,

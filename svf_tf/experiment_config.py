@@ -28,6 +28,7 @@ class ExperimentConfig:
     cache_dir: str | None = None
     train_size: int = 473
     test_size: int = 473
+    scale_range: tuple | None = None
     test_episodes: int = 1000
     val_images: int = 0
     eval_seeds: tuple = (321,)
@@ -74,6 +75,11 @@ class ExperimentConfig:
                 raise ValueError(
                     f"{name}={size} does not satisfy (size - 1) % 8 == 0, which the feature "
                     f"sizes need; use {lower} or {lower + 8}.")
+        if self.scale_range is not None and (
+                len(self.scale_range) != 2 or not 0 < self.scale_range[0] <= self.scale_range[1]):
+            raise ValueError(
+                f"scale_range={list(self.scale_range)} must be two numbers 0 < min <= max, "
+                "e.g. 0.9,1.1; leave it empty for the dataset's own range.")
         if self.synthetic and self.dataset != "pascal":
             raise ValueError(
                 f"--synthetic makes a Pascal-layout dataset; --dataset={self.dataset!r} must "

@@ -29,3 +29,17 @@ def _fresh_keras_state():
     np.random.seed(1234)
     yield
     keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.fixture(scope="session")
+def synthetic_cache(tmp_path_factory):
+    """One default synthetic dataset and list cache for the whole session (per xdist worker).
+
+    Defined here, not imported into test modules: an imported fixture is
+    set up again in every module that imports it.
+    """
+    from svf_tf.data import ensure_synthetic_dataset
+
+    cache = tmp_path_factory.mktemp("svf_cache")
+    ensure_synthetic_dataset(str(cache / "synthetic_pascal"))
+    return str(cache)

@@ -6,8 +6,6 @@ import pathlib
 import subprocess
 import sys
 
-from tests.training.trainer_helpers import synthetic_cache  # noqa: F401  (fixture)
-
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -33,7 +31,7 @@ def test_unknown_section_is_a_one_line_error():
     assert "Traceback" not in result.stderr
 
 
-def test_model_and_data_sections_and_the_target_table(tmp_path, synthetic_cache):  # noqa: F811
+def test_model_and_data_sections_and_the_target_table(tmp_path, synthetic_cache):
     out = tmp_path / "bench.json"
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--sections=model,data",

@@ -47,16 +47,19 @@ def test_bad_input_is_one_line_without_traceback(tmp_path):
     assert result.returncode != 0 and "fold" in result.stderr and "Traceback" not in result.stderr
     result = run_main("--train_size=100")
     assert result.returncode == 1 and "use 97 or 105" in result.stderr
+    result = run_main("--scale_range=0.3,0.2")
+    assert result.returncode == 1 and "scale_range=[0.3, 0.2] must be two numbers" in result.stderr
 
 
 def test_tiny_training_run_from_the_command_line(tmp_path):
     result = run_main("--mode=train", "--synthetic", f"--cache_dir={tmp_path}/cache",
                       f"--work_dir={tmp_path}/run", "--backbone=vgg16", "--train_size=33",
                       "--test_size=33", "--epochs=1", "--steps_per_epoch=2", "--batch_size=2",
-                      "--test_episodes=4", "--svf_rank_multiple=1")
+                      "--test_episodes=4", "--svf_rank_multiple=1", "--scale_range=0.5,0.6")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["steps"] == 2 and summary["svf_trainable_values"] == 3840
+    assert summary["config"]["scale_range"] == [0.5, 0.6]
     assert (tmp_path / "run" / "flags.txt").read_text().count("--mode=train") == 1
     assert "best validation mIoU" in result.stdout
 

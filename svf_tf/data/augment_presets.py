@@ -99,6 +99,7 @@ def augment_config(
     *,
     crop_size: int | None = None,
     test_size: int | None = None,
+    scale_range: tuple[float, float] | None = None,
 ) -> AugmentConfig:
     """Resolves a preset name (or a config) to an `AugmentConfig`.
 
@@ -107,6 +108,9 @@ def augment_config(
             "bam_base_pascal", "bam_base_coco") or an `AugmentConfig`.
         crop_size: overrides the training crop side, e.g. 129 for CPU demos.
         test_size: overrides the test canvas side.
+        scale_range: overrides the RandScale range, e.g. (0.2, 0.35) so that a
+            65-pixel crop sees as much of a 160-320 px synthetic image as a
+            473-pixel crop sees of a Pascal image.
 
     Returns:
         The config, with the overrides applied (validated again).
@@ -125,4 +129,6 @@ def augment_config(
         overrides["crop_size"] = crop_size
     if test_size is not None:
         overrides["test_size"] = test_size
+    if scale_range is not None:
+        overrides["scale_range"] = tuple(float(v) for v in scale_range)
     return dataclasses.replace(config, **overrides) if overrides else config

@@ -10,8 +10,9 @@ stand-in with no download, deterministically from a seed, in a few seconds:
     <root>/svf_tf_synthetic.json               manifest: generator version and options
 
 Every image has one large "main" object (at least 2048 labelled pixels, so
-it qualifies for its class's support pool) and up to `max_extra_objects`
-further objects of random classes and sizes. Main classes cycle through all
+it qualifies for its class's support pool) and `min_extra_objects` to
+`max_extra_objects` further objects of random classes and sizes, so most
+queries hold objects the support does not name. Main classes cycle through all
 20 classes in shuffled rounds, so with the default 240 validation images
 every class has a validation support pool of at least 12 images in every
 fold. See `synthetic_scene` for what the classes look like.
@@ -36,7 +37,7 @@ from svf_tf.data.cache_paths import svf_tf_cache_dir
 from svf_tf.data.list_files import SYNTHETIC_MANIFEST, VOC_SPLIT_DIR, pascal_pair, write_list_file
 from svf_tf.data.synthetic_scene import NUM_SYNTHETIC_CLASSES, render_scene
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: texture periods relative to object size; 1..3 extra objects
 _MIN_POOL_PIXELS = 2048 + 200  # Margin over the 2048-pixel pool threshold.
 
 
@@ -50,17 +51,19 @@ class SyntheticOptions:
             object of at least num_val // 20 of them.
         min_side: smallest image side in pixels.
         max_side: largest image side in pixels.
-        max_extra_objects: up to this many objects besides the main one.
+        min_extra_objects: at least this many objects besides the main one.
+        max_extra_objects: at most this many objects besides the main one.
         ring_width: width of the 255 boundary ring on each side of an edge.
         jpeg_quality: JPEG quality of the images.
         seed: random seed; the dataset is a deterministic function of the options.
     """
 
-    num_train: int = 600
+    num_train: int = 800
     num_val: int = 240
     min_side: int = 160
     max_side: int = 320
-    max_extra_objects: int = 2
+    min_extra_objects: int = 1
+    max_extra_objects: int = 3
     ring_width: int = 1
     jpeg_quality: int = 90
     seed: int = 0
@@ -70,9 +73,10 @@ class SyntheticOptions:
                      "jpeg_quality"):
             if getattr(self, name) < 1:
                 raise ValueError(f"Synthetic option {name}={getattr(self, name)!r} must be >= 1.")
-        if self.max_extra_objects < 0:
+        if not 0 <= self.min_extra_objects <= self.max_extra_objects:
             raise ValueError(
-                f"Synthetic option max_extra_objects={self.max_extra_objects!r} must be >= 0.")
+                f"Synthetic options min_extra_objects={self.min_extra_objects!r}, "
+                f"max_extra_objects={self.max_extra_objects!r}: need 0 <= min <= max.")
         if not 128 <= self.min_side <= self.max_side:
             raise ValueError(
                 f"Synthetic sides min_side={self.min_side}, max_side={self.max_side}: need "
@@ -117,7 +121,8 @@ def _write_split(out: str, split: str, count: int, options: SyntheticOptions) ->
         rng = np.random.default_rng([options.seed, split_index, 1, index])
         height, width = (int(s) for s in rng.integers(options.min_side, options.max_side + 1, 2))
         extras = rng.integers(1, NUM_SYNTHETIC_CLASSES + 1,
-                              int(rng.integers(0, options.max_extra_objects + 1)))
+                              int(rng.integers(options.min_extra_objects,
+                                               options.max_extra_objects + 1)))
         image, label = render_scene(rng, height, width, int(main[index]),
                                     extra_classes=[int(c) for c in extras],
                                     main_min_pixels=_MIN_POOL_PIXELS,
@@ -154,7 +159,8 @@ def ensure_synthetic_dataset(root: str | None = None, **size_options) -> str:
             manifest matches, regenerated if it is an older synthetic dataset,
             and refused if it is anything else.
         **size_options: fields of `SyntheticOptions` (num_train, num_val,
-            min_side, max_side, max_extra_objects, ring_width, jpeg_quality, seed).
+            min_side, max_side, min_extra_objects, max_extra_objects, ring_width,
+            jpeg_quality, seed).
 
     Returns:
         The absolute dataset root, in Pascal layout (use it as `data_root`

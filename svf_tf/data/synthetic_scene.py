@@ -5,10 +5,12 @@ shape families and 10 texture families; every shape and every texture is used
 by exactly two classes, so neither cue alone names the class and a model has
 to compare the query with the support. Instances vary in size, aspect ratio,
 rotation, shape parameters (star depth, ring width, blob wobble, ...), texture
-period and both colours. Backgrounds are colour gradients with low-frequency
-noise and unlabelled clutter patches that reuse the object textures on
-irregular shapes. Labels follow VOC: class indices, 0 for background, and a
-thin ring of 255 on every object boundary.
+period and both colours. A texture's period is a fraction of its object's
+size, so the pattern survives the downscaling of reduced-resolution runs
+(the demo sees the images at about a quarter of their size). Backgrounds are
+colour gradients with low-frequency noise and unlabelled clutter patches that
+reuse the object textures on irregular shapes. Labels follow VOC: class
+indices, 0 for background, and a thin ring of 255 on every object boundary.
 """
 
 import cv2
@@ -20,6 +22,10 @@ TEXTURES = ("stripes", "checker", "dots", "rings", "grid", "waves", "gradient", 
             "spots", "bordered")
 NUM_SYNTHETIC_CLASSES = 20
 _SUBPIXEL_BITS = 4  # cv2.fillPoly fixed-point shift: polygons drawn at 1/16 px.
+#: Texture period as a fraction of the object's half-size (`_Placement.scale`):
+#: 4 to 7 periods across an object at any image size.
+TEXTURE_PERIOD_RANGE = (0.3, 0.5)
+MIN_TEXTURE_PERIOD = 4.0  # pixels; small objects keep a visible pattern.
 
 
 def class_design(class_id: int) -> tuple[str, str]:
@@ -136,8 +142,9 @@ def _texture(name, u, v, mask_crop, period, rng):
         return np.clip((u - u.min()) / max(float(np.ptp(u)), 1.0), 0, 1).astype(np.float32)
     if name == "speckle":
         h, w = u.shape
-        cells = rng.random((h // 2 + 1, w // 2 + 1)) > 0.5
-        return cv2.resize(cells.astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST)
+        cell = max(2, int(period / 3))
+        cells = (rng.random((h // cell + 1, w // cell + 1)) > 0.5).astype(np.float32)
+        return cells.repeat(cell, 0).repeat(cell, 1)[:h, :w]
     if name == "spots":
         pattern = np.zeros(u.shape, np.float32)
         h, w = u.shape
@@ -169,7 +176,7 @@ def paint_texture(image, mask, texture, placement, rng):
     grid_y, grid_x = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     u, v = placement.to_local(grid_x, grid_y)
     crop = mask[y0:y1, x0:x1]
-    period = rng.uniform(6.0, 12.0)
+    period = max(MIN_TEXTURE_PERIOD, placement.scale * rng.uniform(*TEXTURE_PERIOD_RANGE))
     p = _texture(texture, u, v, crop, period, rng)[..., None]
     c1, c2 = _colour_pair(rng)
     # Soft directional lighting, so colour is not flat inside an object.

@@ -76,7 +76,8 @@ class BaseLearnerTask(FewShotTask):
         self.classes = fold_classes(config.dataset, config.fold, coco_split=config.coco_split)
         self.num_classes = len(self.classes.base) + 1
         self.augment = augment_config(f"bam_base_{config.dataset}",
-                                      crop_size=config.train_size, test_size=config.test_size)
+                                      crop_size=config.train_size, test_size=config.test_size,
+                                      scale_range=config.scale_range)
 
     # Data.
     def split_items(self, split):

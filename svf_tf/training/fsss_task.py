@@ -16,6 +16,7 @@ from svf_tf.data.augment_presets import augment_config
 from svf_tf.data.class_splits import fold_classes
 from svf_tf.data.episode_files import episode_file_name, load_or_create_test_episodes
 from svf_tf.data.pipeline import make_test_dataset, make_train_dataset
+from svf_tf.data.synthetic_dataset import GENERATOR_VERSION as SYNTHETIC_GENERATOR_VERSION
 from svf_tf.layers.svf_factorization import SVFFactorization
 from svf_tf.models import build_fsss_model
 from svf_tf.models.losses import fsss_loss
@@ -50,7 +51,8 @@ class FewShotTask:
         self.log = log
         self._data_root = None
         self.augment = augment_config(config.dataset, crop_size=config.train_size,
-                                      test_size=config.test_size)
+                                      test_size=config.test_size,
+                                      scale_range=config.scale_range)
         self.num_novel = len(fold_classes(config.dataset, config.fold,
                                           coco_split=config.coco_split).novel)
         self._lists = {}
@@ -118,9 +120,12 @@ class FewShotTask:
         directory = config.episodes_dir or os.path.join(
             config.cache_dir or os.environ.get("SVF_TF_CACHE") or os.path.expanduser(
                 os.path.join("~", ".cache", "svf_tf")), "episodes")
-        path = os.path.join(directory, ("synthetic_" if config.synthetic else "")
-                            + episode_file_name(config.dataset, config.fold, config.shot, seed,
-                                                num_episodes=config.test_episodes))
+        # The synthetic dataset's generator version is in the name: a new
+        # version changes the val list, and old episode files must not clash.
+        prefix = f"synthetic_v{SYNTHETIC_GENERATOR_VERSION}_" if config.synthetic else ""
+        name = episode_file_name(config.dataset, config.fold, config.shot, seed,
+                                 num_episodes=config.test_episodes)
+        path = os.path.join(directory, prefix + name)
         episodes = load_or_create_test_episodes(path, self.fold_lists("val"), shot=config.shot,
                                                 seed=seed, num_episodes=config.test_episodes)
         return make_test_dataset(episodes, self.augment), path

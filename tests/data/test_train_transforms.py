@@ -42,6 +42,11 @@ def test_presets_match_reference_configs():
     assert PRESETS["bam_base_pascal"].crop_size == 417
     demo = augment_config("pascal", crop_size=129, test_size=193)
     assert (demo.crop_size, demo.test_size, demo.scale_range) == (129, 193, (0.9, 1.1))
+    small = augment_config("pascal", crop_size=65, scale_range=(0.2, 0.3))
+    assert (small.crop_size, small.scale_range, small.rotate_range) == (
+        65, (0.2, 0.3), PRESETS["pascal"].rotate_range)
+    with pytest.raises(ValueError, match=r"scale_range=\(0.3, 0.2\)"):
+        augment_config("pascal", scale_range=(0.3, 0.2))
 
 
 @pytest.mark.parametrize("size", [100, 472, 8, 0])

@@ -12,7 +12,7 @@ from svf_tf.training.base_class_iou import class_iou_counts
 from svf_tf.training.base_learner_weights import build_stage1_model, load_base_learner
 from svf_tf.training.base_task import BaseLearnerTask, train_base
 from svf_tf.training.fsss_task import FewShotTask
-from tests.training.trainer_helpers import synthetic_cache, tiny_config  # noqa: F401
+from tests.training.trainer_helpers import tiny_config
 
 STAGE1 = dict(epochs=1, steps_per_epoch=2, val_images=4, lr=2.5e-4, lr_schedule="poly",
               poly_multiplier=10.0, backbone_lr_ratio=0.1)
@@ -34,7 +34,7 @@ def test_base_class_iou_counts_by_hand():
     np.testing.assert_array_equal(union, [1, 2, 2])
 
 
-def test_stage1_reads_every_line_of_the_train_list(synthetic_cache, tmp_path):  # noqa: F811
+def test_stage1_reads_every_line_of_the_train_list(synthetic_cache, tmp_path):
     task = BaseLearnerTask(tiny_config(synthetic_cache, tmp_path, **STAGE1))
     root = task.data_root
     with open(os.path.join(root, "ImageSets", "Segmentation", "train.txt")) as f:
@@ -52,7 +52,7 @@ def task_fold_items(task):
 
 
 @pytest.fixture(scope="module")
-def stage1_run(synthetic_cache, tmp_path_factory):  # noqa: F811
+def stage1_run(synthetic_cache, tmp_path_factory):
     config = tiny_config(synthetic_cache, tmp_path_factory.mktemp("stage1"), **STAGE1)
     return config, train_base(config, tf.distribute.get_strategy(), log=lambda *_: None)
 
@@ -90,7 +90,7 @@ def test_bam_takes_the_stage1_head_and_backbone(stage1_run):
                                pspnet(image, training=False)["logits"], rtol=1e-4, atol=1e-4)
 
 
-def test_pascal_heads_run_at_ten_times_the_backbone_rate(synthetic_cache, tmp_path):  # noqa: F811
+def test_pascal_heads_run_at_ten_times_the_backbone_rate(synthetic_cache, tmp_path):
     task = BaseLearnerTask(tiny_config(synthetic_cache, tmp_path, **STAGE1), log=lambda *_: None)
     model = task.build_model()
     optimizer = task.build_optimizer(model, 10)

@@ -104,3 +104,18 @@ def test_bam_configs_name_the_base_learner_flag():
     for name in CONFIGS:
         if "_bam" in name:
             assert "--base_learner=" in (ROOT / "configs" / name).read_text(), name
+
+
+def test_scale_range_reaches_both_tasks_and_the_demo():
+    from svf_tf.training.base_task import BaseLearnerTask
+    from svf_tf.training.demo import demo_configs
+    from svf_tf.training.fsss_task import FewShotTask
+
+    config = parse("pascal_r50_1shot.cfg")
+    assert config.scale_range is None and FewShotTask(config).augment.scale_range == (0.9, 1.1)
+    config = parse("pascal_r50_1shot.cfg", "--scale_range=0.2,0.3")
+    assert FewShotTask(config).augment.scale_range == (0.2, 0.3)
+    assert BaseLearnerTask(config).augment.scale_range == (0.2, 0.3)
+    # The demo shows the 160-320 px synthetic images at the scale of its 65 px test resize.
+    demo = demo_configs(parse("pascal_r50_1shot.cfg"))
+    assert {c.scale_range for c in demo.values()} == {(0.2, 0.3)}

@@ -14,7 +14,7 @@ from svf_tf.training.export_model import export_checkpoint
 from svf_tf.training.fsss_task import FewShotTask
 from svf_tf.training.predict_episode import predict_episode
 from tests.helpers import two_replica_strategy
-from tests.training.trainer_helpers import synthetic_cache, tiny_config  # noqa: F401
+from tests.training.trainer_helpers import tiny_config
 
 DEFAULT = tf.distribute.get_strategy
 
@@ -30,7 +30,7 @@ def trainable_values(work_dir, config):
 
 
 @pytest.fixture(scope="module")
-def trained_run(synthetic_cache, tmp_path_factory):  # noqa: F811
+def trained_run(synthetic_cache, tmp_path_factory):
     work_dir = tmp_path_factory.mktemp("run")
     config = tiny_config(synthetic_cache, work_dir)
     return config, trainer.train(config, DEFAULT(), log=lambda *_: None)
@@ -49,7 +49,7 @@ def test_run_writes_summary_checkpoints_adapter_and_tensorboard(trained_run):
         assert np.isfinite(record["loss"]) and 0.0 <= record["miou"] <= 1.0
 
 
-def test_killed_run_resumes_to_the_same_parameters(synthetic_cache, tmp_path, monkeypatch):  # noqa: F811
+def test_killed_run_resumes_to_the_same_parameters(synthetic_cache, tmp_path, monkeypatch):
     straight = tiny_config(synthetic_cache, tmp_path / "straight")
     trainer.train(straight, DEFAULT(), log=lambda *_: None, checkpoint_every=2)
 
@@ -81,7 +81,7 @@ def test_killed_run_resumes_to_the_same_parameters(synthetic_cache, tmp_path, mo
         np.testing.assert_allclose(b[path], a[path], rtol=1e-3, atol=1e-4, err_msg=path)
 
 
-def test_non_finite_loss_stops_and_names_step_and_checkpoint(synthetic_cache, tmp_path,  # noqa: F811
+def test_non_finite_loss_stops_and_names_step_and_checkpoint(synthetic_cache, tmp_path,
                                                              monkeypatch):
     config = tiny_config(synthetic_cache, tmp_path / "nan")
     original = FewShotTask.make_train_step
@@ -106,7 +106,7 @@ def test_non_finite_loss_stops_and_names_step_and_checkpoint(synthetic_cache, tm
     assert tf.train.latest_checkpoint(os.path.join(config.run_dir, "latest")).endswith("ckpt-3")
 
 
-def test_one_and_two_replicas_take_the_same_steps(synthetic_cache, tmp_path):  # noqa: F811
+def test_one_and_two_replicas_take_the_same_steps(synthetic_cache, tmp_path):
     def two_steps(strategy, work_dir):
         config = tiny_config(synthetic_cache, work_dir, epochs=1, steps_per_epoch=2)
         task = FewShotTask(config, log=lambda *_: None)
@@ -164,7 +164,7 @@ def test_eval_export_and_predict_from_the_best_checkpoint(trained_run, tmp_path)
     assert cv2.imread(overlay_path).shape == cv2.imread(query).shape
 
 
-def test_eval_without_checkpoint_and_bad_predict_inputs(synthetic_cache, tmp_path):  # noqa: F811
+def test_eval_without_checkpoint_and_bad_predict_inputs(synthetic_cache, tmp_path):
     config = tiny_config(synthetic_cache, tmp_path / "empty")
     with pytest.raises(FileNotFoundError, match="No best checkpoint.*train first"):
         evaluate_checkpoint(config, log=lambda *_: None)

@@ -2,23 +2,11 @@
 
 import dataclasses
 
-import pytest
-
 from svf_tf.experiment_config import ExperimentConfig
 
 TINY = dict(synthetic=True, backbone="vgg16", vgg_batch_norm=True, train_size=33, test_size=33,
             epochs=2, steps_per_epoch=3, batch_size=2, test_episodes=6, eval_every=1,
             early_stop=0, svf_rank_multiple=1)
-
-
-@pytest.fixture(scope="session")
-def synthetic_cache(tmp_path_factory):
-    """One synthetic dataset and list cache for the whole test session."""
-    from svf_tf.data import ensure_synthetic_dataset
-
-    cache = tmp_path_factory.mktemp("svf_cache")
-    ensure_synthetic_dataset(str(cache / "synthetic_pascal"))
-    return str(cache)
 
 
 def tiny_config(cache_dir, work_dir, **overrides):
