@@ -96,7 +96,8 @@ def build_probe():
     return encoder, forward
 
 
-def train_probe(encoder, forward, train_lists, config, *, steps, batch_size, lr, seed, log):
+def train_probe(encoder, forward, train_lists, config, *, shot, steps, batch_size, lr, seed,
+                log):
     import keras
     import numpy as np
     import tensorflow as tf
@@ -122,7 +123,7 @@ def train_probe(encoder, forward, train_lists, config, *, steps, batch_size, lr,
     progbar = keras.utils.Progbar(steps, stateful_metrics=["loss"])
     done, epoch, recent = 0, 0, []
     while done < steps:
-        for batch in make_train_dataset(train_lists, FLAGS.shot, config, seed=seed, epoch=epoch,
+        for batch in make_train_dataset(train_lists, shot, config, seed=seed, epoch=epoch,
                                         batch_size=batch_size):
             recent = (recent + [float(step(batch))])[-50:]
             done += 1
@@ -182,7 +183,7 @@ def main(argv):
     print(f"synthetic dataset {root}, fold {FLAGS.fold}, {FLAGS.shot}-shot: "
           f"{len(lists['train'].items)} training images (base classes), {FLAGS.episodes} "
           f"test episodes (novel classes {list(lists['val'].classes)})")
-    train_probe(encoder, forward, lists["train"], config, steps=FLAGS.steps,
+    train_probe(encoder, forward, lists["train"], config, shot=FLAGS.shot, steps=FLAGS.steps,
                 batch_size=FLAGS.batch_size, lr=FLAGS.lr, seed=FLAGS.seed, log=print)
     miou["probe_trained"] = score()
     result = {"fold": FLAGS.fold, "shot": FLAGS.shot, "size": FLAGS.size,

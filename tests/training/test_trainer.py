@@ -170,3 +170,14 @@ def test_eval_without_checkpoint_and_bad_predict_inputs(synthetic_cache, tmp_pat
         evaluate_checkpoint(config, log=lambda *_: None)
     with pytest.raises(ValueError, match="2 support image\\(s\\) given but the model is 1-shot"):
         predict_episode(config, "q.jpg", ["a.jpg", "b.jpg"], ["a.png", "b.png"])
+
+
+def test_synthetic_episode_files_carry_the_generator_version(synthetic_cache, tmp_path):
+    """A new synthetic generator changes the val lists; its episode files must not clash."""
+    from svf_tf.data.synthetic_dataset import GENERATOR_VERSION
+
+    task = FewShotTask(tiny_config(synthetic_cache, tmp_path), log=lambda *_: None)
+    _, path = task.test_dataset(321)
+    assert os.path.basename(path) == (
+        f"synthetic_v{GENERATOR_VERSION}_pascal_fold0_1shot_seed321_6ep.jsonl")
+    assert os.path.isfile(path)
