@@ -51,7 +51,7 @@ flags.DEFINE_integer("test_size", 473, "Test resize size; (size - 1) % 8 == 0.",
 flags.DEFINE_list("scale_range", [], "Training RandScale range min,max; empty: the "
                   "dataset's (Pascal 0.9,1.1, COCO 0.8,1.25). At a reduced --train_size, "
                   "shrink it with the crop so training sees test-time scale (the demo: "
-                  "0.2,0.35 at 65 px on the synthetic dataset).")
+                  "0.2,0.3 at 65 px on the synthetic dataset).")
 flags.DEFINE_integer("test_episodes", 1000, "Test episodes per evaluation (BAM/SVF: 1000).",
                      lower_bound=1)
 flags.DEFINE_integer("val_images", 0, "train_base: validate on the first N images of the "

@@ -108,7 +108,7 @@ def augment_config(
             "bam_base_pascal", "bam_base_coco") or an `AugmentConfig`.
         crop_size: overrides the training crop side, e.g. 129 for CPU demos.
         test_size: overrides the test canvas side.
-        scale_range: overrides the RandScale range, e.g. (0.2, 0.35) so that a
+        scale_range: overrides the RandScale range, e.g. (0.2, 0.3) so that a
             65-pixel crop sees as much of a 160-320 px synthetic image as a
             473-pixel crop sees of a Pascal image.
 

@@ -17,8 +17,8 @@ from svf_tf.training.run_files import write_json
 from svf_tf.training.trainer import train
 
 # Sizes chosen so that both runs finish in under 10 minutes on 2 CPU cores
-# (measured: 4 epochs of 30 steps took 11.5 minutes, 3 of 25 took 10.1, the
-# SVF run 1.4-1.5x the frozen one).
+# (measured: 4 epochs of 30 steps took 11.5 minutes, 3 of 25 took 10.1; 2 of
+# 25 take 6-8 minutes, freeze and SVF about as long as each other).
 # The synthetic images (160-320 px) are tested resized to 65 px, about 0.25 of
 # their size, so training scales them by 0.2-0.3 before the 65 px crop: the
 # crop then holds the whole image at test-time scale, as a 473 crop does on

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from svf_tf.data import build_fold_lists, ensure_synthetic_dataset
 from svf_tf.data.augment_presets import augment_config
+from svf_tf.data.cache_paths import svf_tf_cache_dir
 from svf_tf.data.class_splits import fold_classes
 from svf_tf.data.episode_files import episode_file_name, load_or_create_test_episodes
 from svf_tf.data.pipeline import make_test_dataset, make_train_dataset
@@ -117,9 +118,8 @@ class FewShotTask:
 
     def test_dataset(self, seed):
         config = self.config
-        directory = config.episodes_dir or os.path.join(
-            config.cache_dir or os.environ.get("SVF_TF_CACHE") or os.path.expanduser(
-                os.path.join("~", ".cache", "svf_tf")), "episodes")
+        directory = config.episodes_dir or os.path.join(config.cache_dir or svf_tf_cache_dir(),
+                                                        "episodes")
         # The synthetic dataset's generator version is in the name: a new
         # version changes the val list, and old episode files must not clash.
         prefix = f"synthetic_v{SYNTHETIC_GENERATOR_VERSION}_" if config.synthetic else ""
