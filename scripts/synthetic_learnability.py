@@ -66,6 +66,8 @@ def build_probe():
     import keras
     import tensorflow as tf
 
+    from svf_tf.models.masked_average_pooling import masked_average_pooling
+
     encoder = keras.Sequential(name="encoder")
     for filters, stride, rate in ((32, 2, 1), (64, 1, 1), (64, 2, 1), (64, 1, 2), (64, 1, 4)):
         encoder.add(keras.layers.Conv2D(filters, 3, stride, "same", dilation_rate=rate,
@@ -73,10 +75,6 @@ def build_probe():
         encoder.add(keras.layers.BatchNormalization())
         encoder.add(keras.layers.ReLU())
     encoder.add(keras.layers.Conv2D(64, 1))
-
-    def prototypes(features, masks):
-        """Masked average pooling of [N, h, w, C] features under [N, h, w, 1] weights."""
-        return tf.reduce_sum(features * masks, [1, 2]) / (tf.reduce_sum(masks, [1, 2]) + 1e-5)
 
     def forward(query_image, support_images, support_masks, training=False):
         batch, shot = tf.shape(support_images)[0], tf.shape(support_images)[1]
@@ -87,7 +85,8 @@ def build_probe():
                                                              tf.shape(support_masks)[2:], [1]],
                                                             0)) == 1, tf.float32)
         masks = tf.image.resize(masks, tf.shape(support)[1:3], "bilinear")
-        pooled = tf.stack([prototypes(support, 1.0 - masks), prototypes(support, masks)], 1)
+        pooled = tf.stack([masked_average_pooling(support, 1.0 - masks)[:, 0, 0],
+                           masked_average_pooling(support, masks)[:, 0, 0]], 1)
         pooled = tf.reduce_mean(tf.reshape(pooled, [batch, shot, 2, -1]), 1)  # k-shot mean
         similarity = tf.einsum("bhwc,bnc->bhwn", tf.math.l2_normalize(query, -1),
                                tf.math.l2_normalize(pooled, -1))
@@ -103,6 +102,7 @@ def train_probe(encoder, forward, train_lists, config, *, shot, steps, batch_siz
     import tensorflow as tf
 
     from svf_tf.data.pipeline import make_train_dataset
+    from svf_tf.models.losses import masked_cross_entropy
 
     optimizer = keras.optimizers.Adam(lr)
 
@@ -111,11 +111,7 @@ def train_probe(encoder, forward, train_lists, config, *, shot, steps, batch_siz
         with tf.GradientTape() as tape:
             logits = forward(batch["query_image"], batch["support_images"],
                              batch["support_masks"], training=True)
-            labels = tf.cast(batch["query_mask"], tf.int32)
-            valid = tf.cast(labels != 255, tf.float32)
-            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
-                tf.where(labels == 255, 0, labels), logits)
-            loss = tf.reduce_sum(losses * valid) / tf.maximum(tf.reduce_sum(valid), 1.0)
+            loss = masked_cross_entropy(logits, batch["query_mask"])
         variables = encoder.trainable_variables
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         return loss
