@@ -1,6 +1,6 @@
 """svf-tf command line: `python main.py --flagfile=configs/<setting>.cfg [--flags]`.
 
-Every flag is defined in svf_tf/flags.py (`python main.py --helpfull`).
+Every flag is defined in svf_tf/config/flags.py (`python main.py --helpfull`).
 Without flags it runs the built-in demo on the synthetic dataset (frozen
 backbone vs SVF, a few minutes on a CPU).
 """
@@ -12,15 +12,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags, logging  # noqa: E402
 
-from svf_tf.flags import MODES  # noqa: E402
-from svf_tf.utils import cli  # noqa: E402
+from svf_tf.cli import errors as cli
+from svf_tf.config.flags import MODES  # noqa: E402
 
 FLAGS = flags.FLAGS
 
 
 def config_from_flags(**overrides):
     """The run's `ExperimentConfig`, from the flags (and explicit overrides)."""
-    from svf_tf.experiment_config import ExperimentConfig
+    from svf_tf.config.experiment import ExperimentConfig
 
     try:
         seeds = tuple(int(s) for s in FLAGS.eval_seeds)
@@ -63,7 +63,7 @@ def main(argv):
     import keras
     import tensorflow as tf
 
-    from svf_tf.training.run_files import write_flags
+    from svf_tf.runs.run_files import write_flags
 
     tf.get_logger().setLevel("ERROR")
     if FLAGS.mixed_precision != "none":
@@ -71,41 +71,36 @@ def main(argv):
     keras.utils.set_random_seed(FLAGS.seed)
     write_flags(os.path.join(FLAGS.work_dir, "flags.txt"), FLAGS)
 
-    if FLAGS.mode == "svf_demo":
-        from svf_tf.svf_demo import run_svf_demo
-
-        run_svf_demo(FLAGS.work_dir, backbone=FLAGS.backbone, image_size=FLAGS.image_size,
-                     steps=FLAGS.steps, batch_size=FLAGS.batch_size, seed=FLAGS.seed)
-    elif FLAGS.mode == "demo":
-        from svf_tf.training.demo import run_demo
-        from svf_tf.training.strategy import make_strategy
+    if FLAGS.mode == "demo":
+        from svf_tf.cli.demo import run_demo
+        from svf_tf.runs.strategy import make_strategy
 
         run_demo(config_from_flags(synthetic=True), make_strategy(FLAGS.strategy))
     elif FLAGS.mode == "train":
-        from svf_tf.training.strategy import make_strategy
-        from svf_tf.training.trainer import train
+        from svf_tf.runs.strategy import make_strategy
+        from svf_tf.runs.trainer import train
 
         summary = train(config_from_flags(), make_strategy(FLAGS.strategy))
         print(f"best validation mIoU {summary['best_miou']:.4f} "
               f"(checkpoint {summary['best_checkpoint']})")
     elif FLAGS.mode == "train_base":
-        from svf_tf.training.base_task import train_base
-        from svf_tf.training.strategy import make_strategy
+        from svf_tf.runs.strategy import make_strategy
+        from svf_tf.tasks.base_learner import train_base
 
         summary = train_base(config_from_flags(), make_strategy(FLAGS.strategy))
         print(f"best validation base-class mIoU {summary['best_miou']:.4f}; stage 2: "
               f"--weights={summary['backbone_weights']} "
               f"--base_learner={summary['base_learner_weights']}")
     elif FLAGS.mode == "eval":
-        from svf_tf.training.evaluate_checkpoint import evaluate_checkpoint
+        from svf_tf.cli.evaluate import evaluate_checkpoint
 
         evaluate_checkpoint(config_from_flags(), FLAGS.checkpoint)
     elif FLAGS.mode == "export":
-        from svf_tf.training.export_model import export_checkpoint
+        from svf_tf.cli.export import export_checkpoint
 
         export_checkpoint(config_from_flags(), FLAGS.checkpoint, FLAGS.export_dir)
     elif FLAGS.mode == "predict":
-        from svf_tf.training.predict_episode import predict_episode
+        from svf_tf.cli.predict import predict_episode
 
         if not FLAGS.query:
             raise ValueError("--mode=predict needs --query, --supports and --support_masks.")

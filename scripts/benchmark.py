@@ -39,7 +39,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
 
-from svf_tf.utils import cli  # noqa: E402
+from svf_tf.cli import errors as cli
 
 flags.DEFINE_list("sections", ["layer", "build", "model", "data"],
                   "Sections to run: layer, build, model, data.")
@@ -217,7 +217,7 @@ MODEL_VARIANTS = {
 
 
 def _model_config(variant, size, batch, jit, **extra):
-    from svf_tf.experiment_config import ExperimentConfig
+    from svf_tf.config.experiment import ExperimentConfig
 
     options = dict(MODEL_VARIANTS[variant])
     if FLAGS.backbone == "resnet50":
@@ -242,7 +242,7 @@ def _model_step(variant, size, batch, jit):
     """The real training step (FewShotTask) of one variant, on a fixed random batch."""
     import tensorflow as tf
 
-    from svf_tf.training.fsss_task import FewShotTask
+    from svf_tf.tasks.few_shot import FewShotTask
 
     task = FewShotTask(_model_config(variant, size, batch, jit), log=lambda *_: None)
     strategy = tf.distribute.get_strategy()
@@ -281,7 +281,7 @@ def model_infer_worker(size, batch, repeats):
     import tensorflow as tf
 
     import svf_tf
-    from svf_tf.training.fsss_task import FewShotTask
+    from svf_tf.tasks.few_shot import FewShotTask
 
     data = _random_batch(size, batch)
     functions = {}
@@ -310,15 +310,15 @@ def model_memory_worker(variant, size, batch, jit):
 def data_worker(size, repeats):
     """Input pipeline and evaluation throughput against the SVF step's consumption."""
     from svf_tf.data import build_fold_lists, ensure_synthetic_dataset
-    from svf_tf.data.augment_presets import augment_config
-    from svf_tf.data.episode_files import load_or_create_test_episodes
+    from svf_tf.data.episodes.episode_files import load_or_create_test_episodes
     from svf_tf.data.pipeline import (
         make_test_dataset,
         make_train_dataset,
         measure_episodes_per_second,
     )
-    from svf_tf.training.evaluation import evaluate_episodes
-    from svf_tf.training.fsss_task import FewShotTask
+    from svf_tf.data.transforms.presets import augment_config
+    from svf_tf.metrics.evaluation import evaluate_episodes
+    from svf_tf.tasks.few_shot import FewShotTask
 
     root = ensure_synthetic_dataset()
     train = build_fold_lists("pascal", root, 0, "train", progress=False)

@@ -28,6 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
 
+from svf_tf.cli import errors as cli
 from svf_tf.torch_import import (  # noqa: E402
     BACKBONE_TARGETS,
     TARGETS,
@@ -35,7 +36,6 @@ from svf_tf.torch_import import (  # noqa: E402
     TorchNotInstalledError,
     convert_checkpoint,
 )
-from svf_tf.utils import cli  # noqa: E402
 
 flags.DEFINE_string("checkpoint", None, "The PyTorch .pth file (a state dict, or a dict "
                     "with 'state_dict'; 'module.' prefixes are removed).")

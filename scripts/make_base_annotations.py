@@ -18,10 +18,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
 
+from svf_tf.cli import errors as cli
 from svf_tf.data import build_fold_lists, ensure_synthetic_dataset, fold_classes  # noqa: E402
-from svf_tf.data.base_annotation import write_base_annotations  # noqa: E402
-from svf_tf.data.cache_paths import check_outside  # noqa: E402
-from svf_tf.utils import cli  # noqa: E402
+from svf_tf.data.cache import check_outside  # noqa: E402
+from svf_tf.data.lists.base_annotation import write_base_annotations  # noqa: E402
 
 flags.DEFINE_enum("dataset", "pascal", ["pascal", "coco"], "Dataset.")
 flags.DEFINE_string("data_root", None, "Dataset root.")

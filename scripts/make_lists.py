@@ -18,9 +18,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
 
+from svf_tf.cli import errors as cli
 from svf_tf.data import build_fold_lists, ensure_synthetic_dataset  # noqa: E402
-from svf_tf.data.class_splits import PASCAL_CLASS_NAMES  # noqa: E402
-from svf_tf.utils import cli  # noqa: E402
+from svf_tf.data.lists.class_splits import PASCAL_CLASS_NAMES  # noqa: E402
 
 flags.DEFINE_enum("dataset", "pascal", ["pascal", "coco"], "Dataset.")
 flags.DEFINE_string("data_root", None, "Dataset root (Pascal: VOC2012 folder; COCO: the folder "

@@ -4,7 +4,7 @@
 `annotations/instances_{train,val}2014.json`; masks go to
 `annotations/{train,val}2014/<image name>.png`. Class index k is the k-th
 official category id in ascending order (1 person ... 80 toothbrush); every
-convention (crowd regions, overlaps) is in svf_tf/data/coco_preparation.py.
+convention (crowd regions, overlaps) is in svf_tf/data/preparation/coco.py.
 Needs pycocotools (pip install pycocotools==2.0.11).
 
     python scripts/prepare_coco.py --coco_root=/data/MSCOCO2014
@@ -16,8 +16,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
 
-from svf_tf.data.coco_preparation import CROWD_MODES, prepare_coco_masks  # noqa: E402
-from svf_tf.utils import cli  # noqa: E402
+from svf_tf.cli import errors as cli
+from svf_tf.data.preparation.coco import CROWD_MODES, prepare_coco_masks  # noqa: E402
 
 flags.DEFINE_string("coco_root", None, "COCO 2014 root (train2014/, val2014/, annotations/).")
 flags.DEFINE_list("splits", ["train", "val"], "Splits to convert.")

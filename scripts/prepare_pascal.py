@@ -4,7 +4,7 @@
 (optional) is the `dataset` folder of SBD's benchmark.tgz. Writes
 `SegmentationClassAug/<id>.png` (8-bit index PNGs; VOC palette PNGs read as
 raw indices) and `ImageSets/Segmentation/sbd_train_noval.txt` (the SBD ids of
-the training list) into --voc_root. Details: svf_tf/data/pascal_preparation.py.
+the training list) into --voc_root. Details: svf_tf/data/preparation/pascal.py.
 
     python scripts/prepare_pascal.py --voc_root=VOCdevkit/VOC2012 \
         --sbd_root=benchmark_RELEASE/dataset
@@ -16,8 +16,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
 
-from svf_tf.data.pascal_preparation import prepare_pascal_labels  # noqa: E402
-from svf_tf.utils import cli  # noqa: E402
+from svf_tf.cli import errors as cli
+from svf_tf.data.preparation.pascal import prepare_pascal_labels  # noqa: E402
 
 flags.DEFINE_string("voc_root", None, "The VOC2012 folder (JPEGImages/, SegmentationClass/, "
                     "ImageSets/).")

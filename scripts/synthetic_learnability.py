@@ -5,7 +5,7 @@
 Scores on the test episodes of a fold's novel classes (never seen in
 training), with the papers' mIoU at label resolution:
 
-1. Shortcuts, from the labels (`svf_tf.training.synthetic_baselines`): all
+1. Shortcuts, from the labels (`svf_tf.data.synthetic.baselines`): all
    foreground, every object and the largest object (perfect segmenters that
    ignore the support), and perfect shape-only and texture-only matchers.
    The support-agnostic ones bound what a model gets without comparing the
@@ -32,7 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
 
-from svf_tf.utils import cli  # noqa: E402
+from svf_tf.cli import errors as cli
 
 flags.DEFINE_integer("fold", 0, "Pascal-5i fold of the synthetic dataset.", lower_bound=0,
                      upper_bound=3)
@@ -66,7 +66,7 @@ def build_probe():
     import keras
     import tensorflow as tf
 
-    from svf_tf.models.masked_average_pooling import masked_average_pooling
+    from svf_tf.ops.masked_average_pooling import masked_average_pooling
 
     encoder = keras.Sequential(name="encoder")
     for filters, stride, rate in ((32, 2, 1), (64, 1, 1), (64, 2, 1), (64, 1, 2), (64, 1, 4)):
@@ -143,13 +143,13 @@ def main(argv):
     import keras
     import tensorflow as tf
 
-    from svf_tf.data.augment_presets import augment_config
-    from svf_tf.data.episodes import make_test_episodes
-    from svf_tf.data.fold_lists import build_fold_lists
+    from svf_tf.data.episodes.sampling import make_test_episodes
+    from svf_tf.data.lists.fold_lists import build_fold_lists
     from svf_tf.data.pipeline import make_test_dataset
-    from svf_tf.data.synthetic_dataset import ensure_synthetic_dataset
-    from svf_tf.training.evaluation import evaluate_episodes
-    from svf_tf.training.synthetic_baselines import baseline_miou
+    from svf_tf.data.synthetic.baselines import baseline_miou
+    from svf_tf.data.synthetic.dataset import ensure_synthetic_dataset
+    from svf_tf.data.transforms.presets import augment_config
+    from svf_tf.metrics.evaluation import evaluate_episodes
 
     start = time.time()
     try:

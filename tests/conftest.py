@@ -15,6 +15,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from svf_tf.backbones import build_backbone  # noqa: E402
+
 _cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(
     _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
@@ -43,3 +45,33 @@ def synthetic_cache(tmp_path_factory):
     cache = tmp_path_factory.mktemp("svf_cache")
     ensure_synthetic_dataset(str(cache / "synthetic_pascal"))
     return str(cache)
+
+
+# Real backbones, built once per test session (the SVF ResNet-50 decomposition takes ~20 s);
+# several heads can sit on one backbone model (its layers are shared), which is what makes
+# the model tests' whole matrix affordable.
+
+
+# The references' variants: deep-stem ResNet-50 (D2 dilation, as the SVF
+# baseline/PFENet; BAM's D1 only changes receptive fields) and VGG16-BN.
+REAL_BACKBONES = {
+    "resnet50": dict(stem="deep", dilation="torchvision"),
+    "vgg16": dict(batch_norm=True),
+}
+_CACHE = {}
+
+
+def real_backbone(name, finetune):
+    """A `build_backbone(name, weights=None, finetune=finetune)` shared by the session."""
+    key = (name, finetune)
+    if key not in _CACHE:
+        _CACHE[key] = build_backbone(name, None, finetune=finetune,
+                                     model_name=f"{name}_{finetune}_backbone",
+                                     **REAL_BACKBONES[name])
+    return _CACHE[key]
+
+
+@pytest.fixture(scope="session")
+def backbones():
+    """`backbones(name, finetune)` -> the session's shared real backbone."""
+    return real_backbone

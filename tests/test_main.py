@@ -15,9 +15,11 @@ def run_main(*args, env=None):
                           env=None if env is None else {**os.environ, **env})
 
 
-def test_demo_writes_summary_adapter_and_saved_model(tmp_path):
-    result = run_main("--mode=svf_demo", f"--work_dir={tmp_path}", "--backbone=vgg16",
-                      "--image_size=48", "--steps=2")
+def test_svf_example_writes_summary_adapter_and_saved_model(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "svf_demo.py"), f"--work_dir={tmp_path}",
+         "--backbone=vgg16", "--image_size=48", "--steps=2"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["svf_layers"] == 9  # VGG16 blocks 3-5

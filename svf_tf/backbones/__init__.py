@@ -3,12 +3,12 @@
 from svf_tf.backbones.build_backbone import BACKBONES, build_backbone, check_input_shape
 from svf_tf.backbones.finetune_spec import FinetuneSpec
 from svf_tf.backbones.frozen_batch_norm import FrozenBatchNormalization
-from svf_tf.backbones.pretrained_weights import (
+from svf_tf.backbones.stop_gradient import StopGradient
+from svf_tf.weights.pretrained import (
     KERAS_IMAGENET_WEIGHTS,
     keras_cache_dir,
     resolve_weights,
 )
-from svf_tf.backbones.stop_gradient import StopGradient
 
 __all__ = ["BACKBONES", "KERAS_IMAGENET_WEIGHTS", "FinetuneSpec", "FrozenBatchNormalization",
            "StopGradient", "build_backbone", "check_input_shape", "keras_cache_dir",

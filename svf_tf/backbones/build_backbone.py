@@ -6,8 +6,8 @@ from svf_tf.backbones.apply_finetune import apply_finetune
 from svf_tf.backbones.finetune_spec import FinetuneSpec
 from svf_tf.backbones.resnet50_backbone import resnet50_backbone
 from svf_tf.backbones.vgg16_backbone import vgg16_backbone
+from svf_tf.constants import BACKBONES, input_size_error
 
-BACKBONES = ("resnet50", "vgg16")
 _OPTIONS = {"resnet50": ("dilation", "stem"), "vgg16": ("batch_norm",)}
 
 
@@ -32,12 +32,9 @@ def check_input_shape(input_shape):
             continue
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ValueError(f"input_shape={input_shape!r}: {size!r} is not a positive int.")
-        if (size - 1) % 8:
-            below = size - (size - 1) % 8
-            raise ValueError(
-                f"input_shape={input_shape!r}: size {size} gives no integer feature size; the "
-                f"few-shot heads need (size - 1) % 8 == 0, e.g. 473 (Pascal) or 641 (COCO). "
-                f"Nearest: {below} or {below + 8}.")
+        error = input_size_error("size", size)
+        if error:
+            raise ValueError(f"input_shape={input_shape!r}: {error}")
     return shape
 
 

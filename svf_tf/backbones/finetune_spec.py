@@ -2,11 +2,11 @@
 
 import dataclasses
 
+from svf_tf.constants import SVF_COMPUTE_MODES, SVF_FACTORS, SVF_PARAMETRIZATIONS
+
 MODES = ("freeze", "svf", "part", "full", "bn")
 STAGES = (0, 1, 2, 3, 4)
 CONV_KINDS = ("1x1", "3x3")
-SVF_FACTORS = ("U", "S", "V")
-SVF_PARAMETRIZATIONS = ("direct", "exp")
 
 # Stages that train when `stages` is not given. (2, 3, 4) are the layers the
 # paper fine-tunes ("layers 2, 3, and 4 only", [PAPER] l.182, reference_spec 5.6).
@@ -196,7 +196,7 @@ class FinetuneSpec:
                 f"FinetuneSpec: svf_parametrization={parametrization!r} is not accepted: use "
                 f"one of {SVF_PARAMETRIZATIONS}.")
         set_("svf_parametrization", parametrization)
-        if self.svf_compute not in (None, "factored", "kernel"):
+        if self.svf_compute not in (None, *SVF_COMPUTE_MODES):
             raise ValueError(
                 f"FinetuneSpec: svf_compute={self.svf_compute!r} is not accepted: use "
                 "'factored', 'kernel' or None.")

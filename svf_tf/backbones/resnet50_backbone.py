@@ -12,7 +12,7 @@ from svf_tf.backbones.deep_stem import (
 )
 from svf_tf.backbones.frozen_batch_norm import FrozenBatchNormalization
 from svf_tf.backbones.graph_rewrite import clone_layer, rewrite_application
-from svf_tf.backbones.pretrained_weights import load_weights_file, resolve_weights
+from svf_tf.weights.pretrained import load_weights_file, resolve_weights
 
 # Dilation of the 3x3 convs per stage: (first block, other blocks). The
 # strides of these stages become 1, so layer2..layer4 share one resolution.

@@ -7,7 +7,7 @@ import keras
 from svf_tf.backbones.deep_stem import TORCH_BN_EPSILON
 from svf_tf.backbones.frozen_batch_norm import FrozenBatchNormalization
 from svf_tf.backbones.graph_rewrite import clone_layer, rewrite_application
-from svf_tf.backbones.pretrained_weights import load_weights_file, resolve_weights
+from svf_tf.weights.pretrained import load_weights_file, resolve_weights
 
 # layer0..layer3 end with the pool of blocks 1..4; layer4 is block 5 without
 # its pool (reference_spec 4.1).

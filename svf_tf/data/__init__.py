@@ -6,11 +6,11 @@ The public API: fold class splits (`fold_classes`), image/label reading
 built-in synthetic dataset in Pascal layout (`ensure_synthetic_dataset`).
 """
 
-from svf_tf.data.base_annotation import to_base_annotation
-from svf_tf.data.class_splits import NUM_CLASSES, FoldClasses, fold_classes
-from svf_tf.data.fold_lists import MIN_CLASS_PIXELS, FoldLists, build_fold_lists
 from svf_tf.data.image_io import IGNORE_LABEL, read_image, read_label
-from svf_tf.data.synthetic_dataset import ensure_synthetic_dataset
+from svf_tf.data.lists.base_annotation import to_base_annotation
+from svf_tf.data.lists.class_splits import NUM_CLASSES, FoldClasses, fold_classes
+from svf_tf.data.lists.fold_lists import MIN_CLASS_PIXELS, FoldLists, build_fold_lists
+from svf_tf.data.synthetic.dataset import ensure_synthetic_dataset
 
 __all__ = ["IGNORE_LABEL", "MIN_CLASS_PIXELS", "NUM_CLASSES", "FoldClasses", "FoldLists",
            "build_fold_lists", "ensure_synthetic_dataset", "fold_classes", "read_image",

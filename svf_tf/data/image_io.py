@@ -16,6 +16,8 @@ import os
 import cv2
 import numpy as np
 
+from svf_tf.constants import IGNORE_LABEL
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Byte offset of the colour-type field in a PNG (8-byte signature, 4-byte
 # IHDR length, "IHDR", width, height, bit depth); 3 means palette.
@@ -24,7 +26,6 @@ _PNG_PALETTE = 3
 _JPEG_SOI = b"\xff\xd8"
 _JPEG_SOS = b"\xff\xda"
 _JPEG_EOI = b"\xff\xd9"
-IGNORE_LABEL = 255
 
 
 def _read_bytes(path: str, kind: str) -> np.ndarray:

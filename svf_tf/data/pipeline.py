@@ -24,10 +24,8 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from svf_tf.data.augment_presets import AugmentConfig, augment_config
-from svf_tf.data.class_splits import FoldClasses, fold_classes
-from svf_tf.data.episode_loader import load_test_episode, load_train_episode
-from svf_tf.data.episodes import (
+from svf_tf.data.episodes.loader import load_test_episode, load_train_episode
+from svf_tf.data.episodes.sampling import (
     Episode,
     check_episodes,
     check_seed,
@@ -35,7 +33,9 @@ from svf_tf.data.episodes import (
     train_episode_order,
     train_episode_rng,
 )
-from svf_tf.data.fold_lists import FoldLists
+from svf_tf.data.lists.class_splits import FoldClasses, fold_classes
+from svf_tf.data.lists.fold_lists import FoldLists
+from svf_tf.data.transforms.presets import AugmentConfig, augment_config
 
 AUTOTUNE = tf.data.AUTOTUNE
 

@@ -18,11 +18,12 @@ the (de)serialisation of the weights.
 import numpy as np
 from keras import ops
 
+from svf_tf.constants import SVF_COMPUTE_MODES, SVF_FACTORS, SVF_PARAMETRIZATIONS
 from svf_tf.layers.parallel_svd import full_svd
 
-FACTORS = ("U", "S", "V")
-PARAMETRIZATIONS = ("direct", "exp")
-COMPUTE_MODES = ("kernel", "factored")
+FACTORS = SVF_FACTORS
+PARAMETRIZATIONS = SVF_PARAMETRIZATIONS
+COMPUTE_MODES = SVF_COMPUTE_MODES
 
 # Defaults of every SVF layer and of `apply_svf`. compute=None resolves to
 # "factored" (to "kernel" for grouped convolutions, which "factored" cannot

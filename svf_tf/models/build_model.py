@@ -3,9 +3,9 @@
 import keras
 
 from svf_tf.backbones import FinetuneSpec, build_backbone
-from svf_tf.models.bam_model import build_bam_model
-from svf_tf.models.baseline_model import build_baseline_model
-from svf_tf.models.pfenet_model import build_pfenet_model
+from svf_tf.heads.bam import build_bam_model
+from svf_tf.heads.baseline import build_baseline_model
+from svf_tf.heads.pfenet import build_pfenet_model
 
 BUILDERS = {"baseline": build_baseline_model, "pfenet": build_pfenet_model,
             "bam": build_bam_model}

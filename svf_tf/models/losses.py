@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-IGNORE_LABEL = 255
+from svf_tf.constants import IGNORE_LABEL
 
 
 def _label_checks(labels, num_classes, ignore_label):

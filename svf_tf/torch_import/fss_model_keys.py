@@ -48,7 +48,7 @@ PFENet ([PFE] model/PFENet.py = [SVFC] model/pfenet.py), bin i:
 
 import re
 
-from svf_tf.models.aspp import ASPP_RATES
+from svf_tf.heads.aspp import ASPP_RATES
 from svf_tf.torch_import.layouts import CONV1X1_AS_DENSE, MERGE_WEIGHTS, VECTOR
 from svf_tf.torch_import.placement import Alias, Placement, Skip, conv_placement
 from svf_tf.torch_import.pspnet_keys import bam_base_learner_placement

@@ -23,7 +23,7 @@ In a trained BAM model the same head is `learner_base.0.*` (= ppm) and
 
 import re
 
-from svf_tf.models.ppm import PPM_BINS
+from svf_tf.heads.ppm import PPM_BINS
 from svf_tf.torch_import.placement import Alias, batch_norm_placement, conv_placement
 
 # Keras layer name of the head in `build_pspnet_model` and in the BAM model.

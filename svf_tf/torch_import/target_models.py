@@ -18,14 +18,14 @@ weights=file, finetune="svf")`).
 """
 
 from svf_tf.backbones import build_backbone
-from svf_tf.models import build_fsss_model, build_pspnet_model, default_backbone_options
-from svf_tf.models.pspnet_base_learner import COCO_BASE_CLASSES, PASCAL_BASE_CLASSES
+from svf_tf.constants import BACKBONES
+from svf_tf.heads.pspnet import COCO_BASE_CLASSES, PASCAL_BASE_CLASSES, build_pspnet_model
+from svf_tf.models.build_model import build_fsss_model, default_backbone_options
 
 BACKBONE_TARGETS = {"resnet50_deep_stem": "resnet50", "vgg16_bn": "vgg16"}
 FSS_TARGETS = ("baseline", "pfenet", "bam")
 MODEL_TARGETS = ("pspnet", *FSS_TARGETS)
 TARGETS = (*BACKBONE_TARGETS, *MODEL_TARGETS)
-BACKBONES = ("resnet50", "vgg16")
 DILATIONS = ("all_blocks", "torchvision")
 # Base classes without background, per dataset (reference_spec 1.9).
 BASE_CLASSES = {"pascal": PASCAL_BASE_CLASSES, "coco": COCO_BASE_CLASSES}

@@ -2,7 +2,7 @@
 
 `reference_fold_lists` re-implements the list rule of reference_spec §1.4
 directly with cv2 + numpy over the label files, written from the spec and
-sharing no code with `svf_tf.data.fold_lists`.
+sharing no code with `svf_tf.data.lists.fold_lists`.
 """
 
 import atexit

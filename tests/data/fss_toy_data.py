@@ -12,7 +12,7 @@ import types
 import cv2
 import numpy as np
 
-from svf_tf.data.fold_lists import FoldLists
+from svf_tf.data.lists.fold_lists import FoldLists
 
 HEIGHT, WIDTH = 40, 48
 POOL_MIN_PIXELS = 100

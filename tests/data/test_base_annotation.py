@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from svf_tf.data import fold_classes, to_base_annotation
-from svf_tf.data.base_annotation import write_base_annotations
+from svf_tf.data.lists.base_annotation import write_base_annotations
 
 
 def test_pascal_fold0_by_hand():

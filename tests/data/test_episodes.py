@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from fss_toy_data import TRAIN_CLASSES, VAL_CLASSES, toy_fold_lists
 
-from svf_tf.data import episode_files, episodes
+from svf_tf.data.episodes import episode_files
+from svf_tf.data.episodes import sampling as episodes
 from svf_tf.data.image_io import read_label
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from svf_tf.data import build_fold_lists, fold_classes
-from svf_tf.data import label_stats as label_stats_module
-from svf_tf.data.list_files import derived_pairs
+from svf_tf.data.lists import label_stats as label_stats_module
+from svf_tf.data.lists.list_files import derived_pairs
 from tests.data.dataset_helpers import (
     PASCAL_NOVEL,
     list_pairs,

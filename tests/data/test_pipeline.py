@@ -10,10 +10,10 @@ import tensorflow as tf
 from fss_toy_data import TRAIN_CLASSES, VAL_CLASSES, toy_fold_lists
 
 from svf_tf.data import pipeline
-from svf_tf.data.augment_presets import augment_config
-from svf_tf.data.class_splits import FoldClasses
-from svf_tf.data.episode_loader import load_test_episode, load_train_episode
-from svf_tf.data.episodes import make_test_episodes, train_episode_order, train_episode_rng
+from svf_tf.data.episodes.loader import load_test_episode, load_train_episode
+from svf_tf.data.episodes.sampling import make_test_episodes, train_episode_order, train_episode_rng
+from svf_tf.data.lists.class_splits import FoldClasses
+from svf_tf.data.transforms.presets import augment_config
 from tests.helpers import two_replica_strategy
 
 CONFIG = augment_config("pascal", crop_size=33, test_size=41)

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from svf_tf.data import pipeline
-from svf_tf.data.augment_presets import augment_config
-from svf_tf.data.class_splits import fold_classes
-from svf_tf.data.episode_files import episode_file_name, load_or_create_test_episodes
-from svf_tf.data.fold_lists import build_fold_lists
-from svf_tf.data.synthetic_dataset import ensure_synthetic_dataset
+from svf_tf.data.episodes.episode_files import episode_file_name, load_or_create_test_episodes
+from svf_tf.data.lists.class_splits import fold_classes
+from svf_tf.data.lists.fold_lists import build_fold_lists
+from svf_tf.data.synthetic.dataset import ensure_synthetic_dataset
+from svf_tf.data.transforms.presets import augment_config
 
 
 @pytest.fixture(scope="module")

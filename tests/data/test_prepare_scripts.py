@@ -12,9 +12,9 @@ import scipy.io
 from PIL import Image
 
 from svf_tf.data import build_fold_lists
-from svf_tf.data.coco_preparation import category_index, prepare_coco_masks
-from svf_tf.data.list_files import derived_pairs
-from svf_tf.data.pascal_preparation import prepare_pascal_labels
+from svf_tf.data.lists.list_files import derived_pairs
+from svf_tf.data.preparation.coco import category_index, prepare_coco_masks
+from svf_tf.data.preparation.pascal import prepare_pascal_labels
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

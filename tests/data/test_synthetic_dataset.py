@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from svf_tf.data import ensure_synthetic_dataset
-from svf_tf.data.synthetic_scene import SHAPES, TEXTURES, _Placement, class_design, paint_texture
+from svf_tf.data.synthetic.scene import SHAPES, TEXTURES, _Placement, class_design, paint_texture
 from tests.data.dataset_helpers import (
     PASCAL_NOVEL,
     TINY_OPTIONS,

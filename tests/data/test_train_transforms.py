@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from svf_tf.data import train_transforms as tt
-from svf_tf.data.augment_presets import (
+from svf_tf.data.transforms import train as tt
+from svf_tf.data.transforms.presets import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     PRESETS,

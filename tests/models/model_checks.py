@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from svf_tf import SVFConv2D
-from svf_tf.models import fsss_loss
+from svf_tf.models.losses import fsss_loss
 
 # Head layers whose variables train, per method (reference_spec 4.3-4.5 and
 # the optimizers' parameter lists). BAM's kshot_rw exists for shot > 1 only.

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from svf_tf.backbones import FinetuneSpec
-from svf_tf.models import build_fsss_model
 from svf_tf.models import build_model as build_model_module
+from svf_tf.models.build_model import build_fsss_model
 from tests.models.fake_backbone import fake_backbone
 from tests.models.model_checks import make_episode
 

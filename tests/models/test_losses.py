@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from svf_tf.models import bam_loss, baseline_loss, fsss_loss, masked_cross_entropy, pfenet_loss
+from svf_tf.models.losses import (
+    bam_loss,
+    baseline_loss,
+    fsss_loss,
+    masked_cross_entropy,
+    pfenet_loss,
+)
 
 
 def numpy_ce(logits, labels):

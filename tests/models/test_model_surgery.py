@@ -5,7 +5,7 @@ import numpy as np
 
 import svf_tf
 from svf_tf import SVFConv2D
-from svf_tf.models import build_bam_model
+from svf_tf.heads.bam import build_bam_model
 from svf_tf.surgery.layer_paths import iter_layers
 from tests.models.fake_backbone import fake_backbone
 from tests.models.model_checks import make_episode

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from svf_tf.models import METHODS, build_fsss_model
+from svf_tf.models.build_model import METHODS, build_fsss_model
 from tests.models.model_checks import (
     activate_kshot_weighting,
     assert_gradients_reach,

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from svf_tf.models import build_fsss_model
+from svf_tf.models.build_model import build_fsss_model
 from svf_tf.torch_import import build_target_model, convert_state_dict
 from tests.torch_import.conversion_helpers import (
     ATOL,

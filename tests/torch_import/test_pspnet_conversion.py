@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from svf_tf.backbones import build_backbone
-from svf_tf.models import build_pspnet_model
+from svf_tf.heads.pspnet import build_pspnet_model
 from svf_tf.torch_import import convert_checkpoint
 from tests.torch_import.conversion_helpers import ATOL, IMAGE_SIZE, max_error
 

@@ -1,7 +1,7 @@
 """The shared part of the Pascal-5i and COCO-20i TFDS builders.
 
 Both read (image, label) pairs from a dataset root given as the TFDS manual
-directory, using the same list rule as training (`svf_tf.data.list_files`),
+directory, using the same list rule as training (`svf_tf.data.lists.list_files`),
 and store per example the original JPEG bytes (not re-encoded), the label as
 a single-channel PNG of raw class indices, and the file name (the image's
 name without extension, also the example key).
@@ -12,9 +12,9 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
-from svf_tf.data.class_splits import NUM_CLASSES
 from svf_tf.data.image_io import check_jpeg_complete, read_label
-from svf_tf.data.list_files import check_data_root, derived_pairs, resolve
+from svf_tf.data.lists.class_splits import NUM_CLASSES
+from svf_tf.data.lists.list_files import check_data_root, derived_pairs, resolve
 
 
 class SegmentationListBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):

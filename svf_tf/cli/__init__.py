@@ -1,0 +1,1 @@
+"""The command line: one function per `--mode`, and one-line errors for user mistakes."""

@@ -1,0 +1,69 @@
+"""`--mode=eval`: a checkpoint on the saved test episodes, one or several seeds."""
+
+import os
+
+from svf_tf.metrics.evaluation import evaluate_episodes, summarize_seeds
+from svf_tf.runs.checkpointing import TrainingCheckpoint
+from svf_tf.runs.run_files import write_json
+from svf_tf.tasks.few_shot import FewShotTask
+
+
+def format_report(result):
+    """A table a person can read: per seed, then mean and std, then the conventions."""
+    lines = [f"{'seed':>6}  {'mIoU':>7}  {'FB-IoU':>7}  {'episodes':>8}"]
+    for seed, report in zip(result["seeds"], result["reports"], strict=True):
+        lines.append(f"{seed:>6}  {100 * report['miou']:7.2f}  {100 * report['fb_iou']:7.2f}  "
+                     f"{report['episodes']:>8}")
+    summary = result["summary"]
+    if len(result["seeds"]) > 1:
+        lines.append(f"{'mean':>6}  {100 * summary['miou_mean']:7.2f}  "
+                     f"{100 * summary['fb_iou_mean']:7.2f}   (std {100 * summary['miou_std']:.2f}"
+                     f" / {100 * summary['fb_iou_std']:.2f})")
+    conventions = result["conventions"]
+    lines.append("conventions: " + "; ".join(f"{k}: {v}" for k, v in conventions.items()))
+    return "\n".join(lines)
+
+
+def evaluate_checkpoint(config, checkpoint_path=None, log=print):
+    """Evaluates a checkpoint (default: the run's best) on every seed of `config.eval_seeds`.
+
+    Returns:
+        A dict with per-seed reports, their mean/std summary and the
+        evaluation conventions; also written to `<work_dir>/eval.json`.
+    """
+    task = FewShotTask(config, log)
+    model = task.build_model()
+    checkpoint = TrainingCheckpoint(config.run_dir, model)
+    path = checkpoint_path or os.path.join(config.run_dir, "best")
+    if not checkpoint_path and not os.path.isdir(path):
+        raise FileNotFoundError(
+            f"No best checkpoint in {path!r}: train first (--mode=train with this "
+            "--work_dir) or pass --checkpoint.")
+    restored = checkpoint.restore(path)
+    predict = task.make_predict_fn(model)
+    reports, files = [], []
+    for seed in config.eval_seeds:
+        dataset, episode_file = task.test_dataset(seed)
+        log(f"seed {seed}: {config.test_episodes} episodes from {episode_file}")
+        reports.append(evaluate_episodes(predict, dataset, task.num_novel))
+        files.append(episode_file)
+    result = {
+        "checkpoint": restored,
+        "seeds": list(config.eval_seeds),
+        "reports": reports,
+        "summary": summarize_seeds(reports),
+        "conventions": {
+            "episodes per seed": config.test_episodes,
+            "seeds": ",".join(str(s) for s in config.eval_seeds),
+            "resolution": "original label resolution (logits resized with align_corners)",
+            "ignored": "255 pixels",
+            "mIoU": "per novel class, intersections and unions summed over episodes",
+            "checkpoint": restored,
+            "dagger filter in training": config.filter_novel,
+            "test size": config.test_size,
+        },
+        "episode_files": files,
+    }
+    write_json(os.path.join(config.run_dir, "eval.json"), result)
+    log(format_report(result))
+    return result

@@ -1,0 +1,32 @@
+"""`--mode=export`: a checkpoint, SVF merged, as a SavedModel."""
+
+import os
+
+from svf_tf.export.saved_model import export_fsss_model
+from svf_tf.runs.checkpointing import TrainingCheckpoint
+from svf_tf.tasks.few_shot import FewShotTask
+
+
+def export_checkpoint(config, checkpoint_path=None, export_dir=None, log=print):
+    """Restores a checkpoint (default: the run's best) and writes a SavedModel.
+
+    The SVF layers are merged into plain convolutions, so the SavedModel
+    runs at the plain model's cost and loads with TensorFlow alone:
+    `tf.saved_model.load(path).serve(query, support_images, support_masks)`.
+
+    Returns:
+        The export directory.
+    """
+    task = FewShotTask(config, log)
+    model = task.build_model()
+    path = checkpoint_path or os.path.join(config.run_dir, "best")
+    if not checkpoint_path and not os.path.isdir(path):
+        raise FileNotFoundError(
+            f"No best checkpoint in {path!r}: train first or pass --checkpoint.")
+    restored = TrainingCheckpoint(config.run_dir, model).restore(path)
+    export_dir = export_dir or os.path.join(config.run_dir, "saved_model")
+    export_fsss_model(model, export_dir)
+    log(f"exported {restored} to {export_dir} (serving signature: query_image [B,H,W,3], "
+        f"support_images [B,{config.shot},H,W,3], support_masks [B,{config.shot},H,W] -> "
+        "logits)")
+    return export_dir

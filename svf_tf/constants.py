@@ -1,0 +1,51 @@
+"""Names and numbers shared across svf-tf, in one TensorFlow-free module.
+
+Everything here is a convention of the reference code or of the SVF paper,
+used by more than one room of the package (data, models, metrics, config).
+"""
+
+#: Label value of pixels that no loss or metric counts (object borders in
+#: Pascal's SegmentationClassAug, padding of the test canvas), as in
+#: PFENet/BAM `util/transform.py` (`ignore_label=255`).
+IGNORE_LABEL = 255
+
+#: Backbones the few-shot models are built on (SVF paper Sec. 4.1).
+BACKBONES = ("resnet50", "vgg16")
+
+#: Few-shot methods: the SVF paper's ASPP baseline, PFENet and BAM.
+METHODS = ("baseline", "pfenet", "bam")
+
+#: SVF factors that may train (SVF paper Table 7): U, S and V of W = U diag(S) V^T.
+SVF_FACTORS = ("U", "S", "V")
+#: How S trains: "direct" (the authors' `svf.py`) or S0 * exp(s') (Appendix D).
+SVF_PARAMETRIZATIONS = ("direct", "exp")
+#: Forward form of an SVF layer: Algorithm 1's V-conv, scale, U 1x1 conv, or one
+#: conv with the composed kernel.
+SVF_COMPUTE_MODES = ("kernel", "factored")
+
+#: The heads' input-size rule: features are (size - 1) / 8 + 1 wide and the
+#: logits are resized back to (size - 1) / 8 * 8 + 1, so only sizes with
+#: (size - 1) % 8 == 0 come back whole (PFENet/BAM `train.py`: 473, 641).
+INPUT_SIZE_STRIDE = 8
+
+
+def is_input_size(size) -> bool:
+    """Whether `size` is a positive int satisfying (size - 1) % 8 == 0."""
+    return (isinstance(size, int) and not isinstance(size, bool) and size >= 1
+            and (size - 1) % INPUT_SIZE_STRIDE == 0)
+
+
+def input_size_error(name: str, size, minimum: int = 1) -> str | None:
+    """None if `size` is a valid input size >= `minimum`, else the one-line reason and fix."""
+    if is_input_size(size) and size >= minimum:
+        return None
+    if isinstance(size, int) and not isinstance(size, bool):
+        below = max(minimum, size - (size - 1) % INPUT_SIZE_STRIDE)
+        if not is_input_size(below):
+            below += INPUT_SIZE_STRIDE - (below - 1) % INPUT_SIZE_STRIDE
+        nearest = f"{below} or {below + INPUT_SIZE_STRIDE}"
+    else:
+        nearest = "473 or 641"
+    return (f"{name}={size!r} is not a valid input size: the few-shot heads need "
+            f"(size - 1) % 8 == 0{f' and size >= {minimum}' if minimum > 1 else ''}, "
+            f"e.g. {nearest} (473 Pascal, 641 COCO, 417 BAM stage 1, 65/97/129 for CPU runs).")

@@ -1,0 +1,1 @@
+"""The built-in synthetic dataset in Pascal layout: generator, scenes and shortcut baselines."""

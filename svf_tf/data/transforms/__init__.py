@@ -1,0 +1,1 @@
+"""Image and label transforms with the references' semantics: training chain, test resize."""

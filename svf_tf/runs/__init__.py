@@ -1,0 +1,1 @@
+"""The training loop and the run directory: checkpoints, run files, restore, strategies."""

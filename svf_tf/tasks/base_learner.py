@@ -1,0 +1,177 @@
+"""`--mode=train_base`: BAM's stage 1, a PSPNet on the fold's base classes (reference_spec 4.5).
+
+`BaseLearnerTask` is the stage-1 counterpart of `FewShotTask`; the loop,
+checkpoints, resume, progress bar, per-epoch log line, TensorBoard and
+summary.json are the shared `trainer.run_training`. Besides the usual
+`latest/` and `best/` checkpoints, every new best writes the two files
+stage 2 takes (`base_learner_weights`):
+
+    <work_dir>/best/backbone.weights.h5      -> --weights= of the BAM run
+    <work_dir>/best/base_learner.weights.h5  -> --base_learner= of the BAM run
+"""
+
+import os
+
+import tensorflow as tf
+
+from svf_tf.backbones import FinetuneSpec
+from svf_tf.data.lists.class_splits import fold_classes
+from svf_tf.data.lists.list_files import derived_pairs, read_list_file, resolve
+from svf_tf.data.transforms.presets import augment_config
+from svf_tf.metrics.base_class_iou import evaluate_base_classes
+from svf_tf.models.losses import masked_cross_entropy
+from svf_tf.runs.trainer import run_training
+from svf_tf.tasks.base_learner_data import make_base_train_dataset, make_base_val_dataset
+from svf_tf.tasks.few_shot import FewShotTask
+from svf_tf.weights.base_learner import build_stage1_model, save_stage1_weights
+
+
+class BaseLearnerTask(FewShotTask):
+    """BAM's stage-1 PSPNet on the base classes of a fold.
+
+    - Data: the whole train list, without the dagger filter or the
+      2048-pixel rule (BAM's `BaseData`), labels remapped to base indices (reference_spec 1.9),
+      the stage-1 augmentation preset at `--train_size` (417 in the
+      reference); see `base_data`.
+    - Model: `build_pspnet_model` on `build_backbone(..., finetune="full")`
+      with BAM's backbone variant (deep-stem ResNet-50 with every block
+      dilated, or VGG16-BN), 1 + 15 (Pascal) / 1 + 60 (COCO) outputs;
+      `--weights` initialises the backbone (ImageNet, converted
+      `resnet50_v2` / `vgg16_bn`). `--finetune` and friends do not apply.
+    - BatchNorm: the backbone's BN statistics stay frozen (ImageNet running
+      statistics, `FrozenBatchNormalization`, as the references' `fix_bn`
+      does in stage 2); only its gamma/beta train. The reference trains them
+      in train mode with SyncBN over 4 GPUs x 3 images; we keep them frozen
+      because this project's backbones never update statistics and batches
+      of a few crops per replica (CPU, small GPUs) give poor statistics. The
+      new PPM / classifier BNs have no pretrained statistics, so they train
+      as ordinary BNs (batch statistics in training, running ones at
+      validation and in stage 2), as in the reference.
+    - Loss: cross entropy over the 16 / 61 classes, 255 ignored.
+    - Optimizer: `TorchSGD`, poly schedule. Groups are set by the flags,
+      as for meta-training: the PPM and classifier run at `--lr` x
+      `--poly_multiplier`, the backbone at `--backbone_lr_ratio` of that.
+      The reference's rule (BAM train_base.py, config/*_base.yaml) is
+      Pascal `index_split: 0`: backbone at base_lr, PPM/cls at 10 x base_lr
+      (`--poly_multiplier=10 --backbone_lr_ratio=0.1`); COCO
+      `index_split: -1`: every group at 10 x base_lr
+      (`--poly_multiplier=10 --backbone_lr_ratio=1`). The stage-1 configs
+      (configs/*_base.cfg) set exactly these.
+    - Validation: base-class mIoU (`base_class_iou`) on the val split's whole
+      list (`--val_list`, or the dataset's val list; `--val_images` keeps the
+      first N) with remapped labels, on the test canvas (`--test_size`,
+      255 padding ignored). The best one is kept.
+
+    Args:
+        config: the run's `ExperimentConfig` (`method` is ignored).
+        log: callable taking one line of text.
+    """
+
+    mode = "train_base"
+    metric_names = {"miou": "val base-class mIoU", "background_iou": "background IoU"}
+    label_key = "label"
+
+    def __init__(self, config, log=print):
+        super().__init__(config, log)
+        self.classes = fold_classes(config.dataset, config.fold, coco_split=config.coco_split)
+        self.num_classes = len(self.classes.base) + 1
+        self.augment = augment_config(f"bam_base_{config.dataset}",
+                                      crop_size=config.train_size, test_size=config.test_size,
+                                      scale_range=config.scale_range)
+
+    # Data.
+    def split_items(self, split):
+        """(image, label) paths, absolute, of every image of a split's list.
+
+        The whole list, as BAM's `BaseData`: no dagger filter and no
+        2048-pixel rule (an image holding only novel classes trains as all
+        background). `--val_images` keeps the first N validation images.
+        """
+        if split not in self._lists:
+            config = self.config
+            list_file = config.train_list if split == "train" else config.val_list
+            pairs = (read_list_file(list_file) if list_file
+                     else derived_pairs(config.dataset, self.data_root, split))
+            self._lists[split] = [(resolve(self.data_root, image), resolve(self.data_root, label))
+                                  for image, label in pairs]
+        items = self._lists[split]
+        if split == "val" and self.config.val_images:
+            items = items[:self.config.val_images]
+        return items
+
+    def fold_lists(self, split):
+        raise ValueError(f"internal: stage 1 reads whole lists (split_items), not the {split!r} "
+                         "fold lists.")
+
+    def num_train_images(self):
+        return len(self.split_items("train"))
+
+    def train_dataset(self, epoch):
+        config = self.config
+        return make_base_train_dataset(
+            self.split_items("train"), self.classes, self.augment, seed=config.seed,
+            epoch=epoch, batch_size=config.batch_size,
+            num_samples=self.steps_per_epoch() * config.batch_size)
+
+    def val_dataset(self):
+        return make_base_val_dataset(self.split_items("val"), self.classes, self.augment.test_size,
+                                     batch_size=self.config.batch_size)
+
+    # Model and optimisation.
+    def build_model(self):
+        config = self.config
+        return build_stage1_model(config.backbone, self.num_classes, weights=config.weights,
+                                  finetune=FinetuneSpec("full"),
+                                  backbone_options=config.backbone_options())
+
+    def compute_losses(self, model, batch):
+        logits = model(batch["image"], training=True)["logits"]
+        return {"loss": masked_cross_entropy(logits, batch["label"])}
+
+    def make_predict_fn(self, model):
+        @tf.function(reduce_retracing=True)
+        def predict(images):
+            return model(images, training=False)["logits"]
+
+        return predict
+
+    # Hooks of the shared training loop.
+    def describe(self, svf_trainable, other_trainable, steps_per_epoch, replicas):
+        config = self.config
+        del svf_trainable
+        return (f"BAM stage 1: PSPNet on {config.backbone}, {config.dataset} fold "
+                f"{config.fold}, {self.num_classes} classes ({self.num_train_images()}"
+                f" training images, no dagger filter): {other_trainable:,} values train; "
+                f"{steps_per_epoch} steps/epoch, {replicas} replica(s).")
+
+    def make_validation(self, model):
+        predict, dataset = self.make_predict_fn(model), self.val_dataset()
+        return lambda: evaluate_base_classes(predict, dataset)
+
+    def make_epoch_metrics(self, model):
+        return dict
+
+    def on_new_best(self, model, run_dir):
+        paths = save_stage1_weights(model, os.path.join(run_dir, "best"))
+        self.log(f"stage-2 files: --base_learner={paths[0]} --weights={paths[1]}")
+
+    def summary_fields(self):
+        best = os.path.join(self.config.run_dir, "best")
+        return {
+            "base_learner_weights": os.path.join(best, "base_learner.weights.h5"),
+            "backbone_weights": os.path.join(best, "backbone.weights.h5"),
+            "conventions": {
+                "train_list": "the whole train list: no dagger filter, no 2048-pixel rule "
+                              "(BAM BaseData)",
+                "classes": f"background + {self.num_classes - 1} base classes",
+                "metric": "mean IoU over the base classes, pooled over the val images, "
+                          "255 ignored, on the test canvas",
+                "backbone_bn": "running statistics frozen; gamma/beta train",
+            },
+        }
+
+
+def train_base(config, strategy, log=print, checkpoint_every=500):
+    """Trains BAM's stage 1 for `config`; returns the run summary (see `BaseLearnerTask`)."""
+    return run_training(BaseLearnerTask(config, log), strategy, log=log,
+                        checkpoint_every=checkpoint_every)

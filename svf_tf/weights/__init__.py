@@ -1,0 +1,1 @@
+"""Weight files: pretrained backbones by name or path, and BAM's stage-1 base learner."""

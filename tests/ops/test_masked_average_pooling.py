@@ -1,0 +1,48 @@
+"""Masked average pooling (the support prototype) against NumPy."""
+
+import keras
+import numpy as np
+import pytest
+
+from svf_tf.ops.masked_average_pooling import MaskedAveragePooling, masked_average_pooling
+from tests.helpers import assert_config_round_trip
+
+
+def numpy_prototype(features, mask):
+    weighted = (features * mask).sum(axis=(1, 2), keepdims=True)
+    return weighted / (mask.sum(axis=(1, 2), keepdims=True) + 0.0005)
+
+
+def test_matches_numpy_with_a_soft_mask():
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(3, 5, 7, 4))
+    mask = rng.uniform(size=(3, 5, 7, 1))
+    np.testing.assert_allclose(masked_average_pooling(features, mask),
+                               numpy_prototype(features, mask), rtol=1e-6)
+
+
+def test_binary_mask_averages_the_foreground_only():
+    features = np.arange(2 * 3 * 3 * 2, dtype="float32").reshape(2, 3, 3, 2)
+    mask = np.zeros((2, 3, 3, 1), "float32")
+    mask[0, 0, :2] = 1
+    out = MaskedAveragePooling()([features, mask]).numpy()
+    np.testing.assert_allclose(out[0, 0, 0], features[0, 0, :2].mean(0) * 2 / 2.0005, rtol=1e-6)
+    # An empty (all-background) support gives a zero prototype, not NaN.
+    np.testing.assert_array_equal(out[1], np.zeros((1, 1, 2)))
+
+
+def test_mismatched_sizes_and_config():
+    with pytest.raises(ValueError, match="resize the mask first"):
+        MaskedAveragePooling()([np.zeros((1, 4, 4, 2), "float32"),
+                                np.zeros((1, 8, 8, 1), "float32")])
+    assert_config_round_trip(MaskedAveragePooling(name="gap"))
+
+
+def test_keras_file_round_trip(tmp_path):
+    f_in, m_in = keras.Input((None, None, 3)), keras.Input((None, None, 1))
+    model = keras.Model([f_in, m_in], MaskedAveragePooling()([f_in, m_in]))
+    rng = np.random.default_rng(1)
+    x = [rng.normal(size=(2, 4, 4, 3)).astype("float32"),
+         rng.uniform(size=(2, 4, 4, 1)).astype("float32")]
+    model.save(tmp_path / "m.keras")
+    np.testing.assert_array_equal(keras.saving.load_model(tmp_path / "m.keras")(x), model(x))

@@ -1,0 +1,183 @@
+"""The training loop: summaries, resume, non-finite guard, replicas, eval/export/predict."""
+
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from svf_tf.cli.evaluate import evaluate_checkpoint
+from svf_tf.cli.export import export_checkpoint
+from svf_tf.cli.predict import predict_episode
+from svf_tf.runs import trainer
+from svf_tf.tasks.few_shot import FewShotTask
+from tests.helpers import two_replica_strategy
+from tests.runs.trainer_helpers import tiny_config
+
+DEFAULT = tf.distribute.get_strategy
+
+
+def trainable_values(work_dir, config):
+    """The trainable variables of the newest checkpoint of a run, by path."""
+    task = FewShotTask(config, log=lambda *_: None)
+    model = task.build_model()
+    from svf_tf.runs.checkpointing import TrainingCheckpoint
+
+    TrainingCheckpoint(str(work_dir), model).restore(os.path.join(str(work_dir), "latest"))
+    return {v.path: v.numpy() for v in model.trainable_variables}
+
+
+@pytest.fixture(scope="module")
+def trained_run(synthetic_cache, tmp_path_factory):
+    work_dir = tmp_path_factory.mktemp("run")
+    config = tiny_config(synthetic_cache, work_dir)
+    return config, trainer.train(config, DEFAULT(), log=lambda *_: None)
+
+
+def test_run_writes_summary_checkpoints_adapter_and_tensorboard(trained_run):
+    config, summary = trained_run
+    assert summary["steps"] == 6 and len(summary["history"]) == 2
+    assert summary["svf_trainable_values"] == 3840  # VGG16-BN layer2-4 (reference_spec 5.5)
+    on_disk = json.loads(open(os.path.join(config.run_dir, "summary.json")).read())
+    assert on_disk["best_miou"] == summary["best_miou"]
+    assert on_disk["conventions"]["episodes"] == 6
+    assert os.path.isfile(os.path.join(config.run_dir, "best", "adapter.svf.npz"))
+    assert os.listdir(os.path.join(config.run_dir, "tensorboard"))
+    for record in summary["history"]:
+        assert np.isfinite(record["loss"]) and 0.0 <= record["miou"] <= 1.0
+
+
+def test_killed_run_resumes_to_the_same_parameters(synthetic_cache, tmp_path, monkeypatch):
+    straight = tiny_config(synthetic_cache, tmp_path / "straight")
+    trainer.train(straight, DEFAULT(), log=lambda *_: None, checkpoint_every=2)
+
+    killed = tiny_config(synthetic_cache, tmp_path / "killed")
+    original = FewShotTask.make_train_step
+    calls = {"n": 0}
+
+    def dying_step(self, *args):
+        step = original(self, *args)
+
+        def wrapped(batch):
+            calls["n"] += 1
+            if calls["n"] == 5:  # second epoch, after the mid-epoch checkpoint at step 4
+                raise KeyboardInterrupt("killed")
+            return step(batch)
+
+        return wrapped
+
+    monkeypatch.setattr(FewShotTask, "make_train_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(killed, DEFAULT(), log=lambda *_: None, checkpoint_every=2)
+    monkeypatch.setattr(FewShotTask, "make_train_step", original)
+    lines = []
+    trainer.train(killed, DEFAULT(), log=lines.append, checkpoint_every=2)
+    assert any("resumed from" in line and "epoch 1, step 1" in line for line in lines)
+    a, b = trainable_values(straight.run_dir, straight), trainable_values(killed.run_dir, killed)
+    assert sorted(a) == sorted(b)
+    for path in a:
+        np.testing.assert_allclose(b[path], a[path], rtol=1e-3, atol=1e-4, err_msg=path)
+
+
+def test_non_finite_loss_stops_and_names_step_and_checkpoint(synthetic_cache, tmp_path,
+                                                             monkeypatch):
+    config = tiny_config(synthetic_cache, tmp_path / "nan")
+    original = FewShotTask.make_train_step
+    calls = {"n": 0}
+
+    def nan_step(self, *args):
+        step = original(self, *args)
+
+        def wrapped(batch):
+            calls["n"] += 1
+            losses = step(batch)
+            if calls["n"] == 4:
+                losses = dict(losses, loss=tf.constant(float("nan")))
+            return losses
+
+        return wrapped
+
+    monkeypatch.setattr(FewShotTask, "make_train_step", nan_step)
+    with pytest.raises(trainer.NonFiniteLossError,
+                       match=r"nan at step 4 \(epoch 1, batch 0\).*latest/ckpt-3"):
+        trainer.train(config, DEFAULT(), log=lambda *_: None)
+    assert tf.train.latest_checkpoint(os.path.join(config.run_dir, "latest")).endswith("ckpt-3")
+
+
+def test_one_and_two_replicas_take_the_same_steps(synthetic_cache, tmp_path):
+    def two_steps(strategy, work_dir):
+        config = tiny_config(synthetic_cache, work_dir, epochs=1, steps_per_epoch=2)
+        task = FewShotTask(config, log=lambda *_: None)
+        with strategy.scope():
+            tf.keras.utils.set_random_seed(3)
+            model = task.build_model()
+            optimizer = task.build_optimizer(model, 2)
+        # Channel dropout draws its masks per replica batch; switch it off to compare.
+        for layer in model._flatten_layers():
+            if hasattr(layer, "rate"):
+                layer.rate = 0.0
+        step = task.make_train_step(model, optimizer, strategy)
+        losses = [float(step(batch)["loss"]) for batch in
+                  strategy.experimental_distribute_dataset(task.train_dataset(0))]
+        return losses, {v.path: v.numpy() for v in model.trainable_variables}
+
+    one_loss, one = two_steps(DEFAULT(), tmp_path / "one")
+    two_loss, two = two_steps(two_replica_strategy(),
+                              tmp_path / "two")
+    np.testing.assert_allclose(two_loss, one_loss, rtol=1e-5)
+    for path in one:
+        np.testing.assert_allclose(two[path], one[path], rtol=1e-4, atol=1e-6, err_msg=path)
+
+
+def test_eval_export_and_predict_from_the_best_checkpoint(trained_run, tmp_path):
+    config, summary = trained_run
+    result = evaluate_checkpoint(config, log=lambda *_: None)
+    assert result["reports"][0]["miou"] == pytest.approx(summary["best_miou"], abs=1e-6)
+    assert json.load(open(os.path.join(config.run_dir, "eval.json")))["seeds"] == [321]
+
+    export_dir = export_checkpoint(config, export_dir=str(tmp_path / "sm"), log=lambda *_: None)
+    task = FewShotTask(config, log=lambda *_: None)
+    dataset, _ = task.test_dataset(321)
+    element = next(iter(dataset))
+    model = task.build_model()
+    from svf_tf.runs.checkpointing import TrainingCheckpoint
+
+    TrainingCheckpoint(config.run_dir, model).restore(os.path.join(config.run_dir, "best"))
+    expected = task.make_predict_fn(model)(element["query_image"], element["support_images"],
+                                           element["support_masks"])
+    loaded = tf.saved_model.load(export_dir)  # keep a reference while serving
+    served = loaded.serve(
+        element["query_image"], element["support_images"],
+        tf.cast(element["support_masks"], tf.float32))["logits"]
+    np.testing.assert_array_equal(np.argmax(served, -1), np.argmax(expected, -1))
+
+    val = task.fold_lists("val")
+    (query, _), (support, support_label) = val.items[0], val.items[1]
+    class_id = int(next(c for c in val.classes if np.any(cv2.imread(support_label, 0) == c)))
+    mask_path, overlay_path = predict_episode(
+        config, query, [support], [support_label], class_id=class_id,
+        output_dir=str(tmp_path / "pred"), log=lambda *_: None)
+    mask = cv2.imread(mask_path, cv2.IMREAD_UNCHANGED)
+    assert mask.shape == cv2.imread(query).shape[:2] and set(np.unique(mask)) <= {0, 255}
+    assert cv2.imread(overlay_path).shape == cv2.imread(query).shape
+
+
+def test_eval_without_checkpoint_and_bad_predict_inputs(synthetic_cache, tmp_path):
+    config = tiny_config(synthetic_cache, tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="No best checkpoint.*train first"):
+        evaluate_checkpoint(config, log=lambda *_: None)
+    with pytest.raises(ValueError, match="2 support image\\(s\\) given but the model is 1-shot"):
+        predict_episode(config, "q.jpg", ["a.jpg", "b.jpg"], ["a.png", "b.png"])
+
+
+def test_synthetic_episode_files_carry_the_generator_version(synthetic_cache, tmp_path):
+    """A new synthetic generator changes the val lists; its episode files must not clash."""
+    from svf_tf.data.synthetic.dataset import GENERATOR_VERSION
+
+    task = FewShotTask(tiny_config(synthetic_cache, tmp_path), log=lambda *_: None)
+    _, path = task.test_dataset(321)
+    assert os.path.basename(path) == (
+        f"synthetic_v{GENERATOR_VERSION}_pascal_fold0_1shot_seed321_6ep.jsonl")
+    assert os.path.isfile(path)
