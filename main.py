@@ -77,15 +77,15 @@ def main(argv):
 
         run_demo(config_from_flags(synthetic=True), make_strategy(FLAGS.strategy))
     elif FLAGS.mode == "train":
+        from svf_tf.cli.train import train
         from svf_tf.runs.strategy import make_strategy
-        from svf_tf.runs.trainer import train
 
         summary = train(config_from_flags(), make_strategy(FLAGS.strategy))
         print(f"best validation mIoU {summary['best_miou']:.4f} "
               f"(checkpoint {summary['best_checkpoint']})")
     elif FLAGS.mode == "train_base":
+        from svf_tf.cli.train import train_base
         from svf_tf.runs.strategy import make_strategy
-        from svf_tf.tasks.base_learner import train_base
 
         summary = train_base(config_from_flags(), make_strategy(FLAGS.strategy))
         print(f"best validation base-class mIoU {summary['best_miou']:.4f}; stage 2: "

@@ -15,6 +15,12 @@ BACKBONES = ("resnet50", "vgg16")
 #: Few-shot methods: the SVF paper's ASPP baseline, PFENet and BAM.
 METHODS = ("baseline", "pfenet", "bam")
 
+#: How the backbone's BatchNorm layers behave (`build_backbone(backbone_bn=)`):
+#: "frozen" = running statistics always (BAM and the SVF authors' `fix_bn`);
+#: "batch_stats" = batch statistics in training, running ones updated (PFENet
+#: `train.py`, which calls only `model.train()`).
+BACKBONE_BN = ("frozen", "batch_stats")
+
 #: SVF factors that may train (SVF paper Table 7): U, S and V of W = U diag(S) V^T.
 SVF_FACTORS = ("U", "S", "V")
 #: How S trains: "direct" (the authors' `svf.py`) or S0 * exp(s') (Appendix D).

@@ -67,6 +67,7 @@ def test_tiny_training_run_from_the_command_line(tmp_path):
 
 
 def test_bam_with_a_missing_base_learner_is_one_line(tmp_path):
+    (tmp_path / "w" / "best").mkdir(parents=True)  # past the checkpoint check, to the build
     result = run_main("--mode=eval", "--synthetic", "--method=bam", "--backbone=vgg16",
                       f"--work_dir={tmp_path}/w", f"--base_learner={tmp_path}/none.weights.h5")
     assert result.returncode == 1 and "Traceback" not in result.stderr

@@ -16,13 +16,16 @@ def apply_finetune(model, spec: FinetuneSpec, stages: dict):
     """Decomposes and (un)freezes the layers of a backbone as `spec` says.
 
     With mode "svf" the convs of `spec.svf_stages` are replaced by SVF layers
-    (`svf_tf.apply_svf`, after dilation and weights are final, reference
-    pitfall 4); every other layer is shared with `model`. `spec.svf_compute`
-    is the forward form of the SVF layers that train; decomposed layers that
-    train nothing always run the kernel form (one convolution, same numbers). Then each conv is
-    trainable iff `spec.trains_conv` (for an SVF layer this trains only its
+    (`svf_tf.apply_svf`, after dilation and weights are final, as the SVF
+    code's `model/aspp.py` `OneModel.__init__` calls `svf.resolver` after
+    building and loading the backbone); every other layer is shared with
+    `model`. `spec.svf_compute` is the forward form of the SVF layers that
+    train; decomposed layers that train nothing always run the kernel form
+    (one convolution, same numbers). Then each conv is trainable iff
+    `spec.trains_conv` (for an SVF layer this trains only its
     `svf_factors`), each BatchNorm iff `spec.trains_bn` (gamma/beta only:
-    `FrozenBatchNormalization` never uses or updates batch statistics).
+    which statistics it normalises with is the layer's class, set by
+    `build_backbone(backbone_bn=...)`).
 
     Args:
         model: a functional backbone from `resnet50_backbone`/`vgg16_backbone`.

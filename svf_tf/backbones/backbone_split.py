@@ -37,7 +37,7 @@ def split_backbone(backbone):
     """(trunk, layer4) sub-models of a backbone, sharing its layers and weights.
 
     The support branch runs layer4 on the *masked* layer3 features
-    (s4 = layer4(s3 * mask), reference_spec 4.2 step 2), which a backbone
+    (s4 = layer4(s3 * mask), PFENet `model/PFENet.py`, `PFENet.forward`), which a backbone
     mapping an image to all five features cannot do. Both parts are views of
     the same graph: `trunk` maps the image to {"layer2", "layer3"}, `layer4`
     maps layer3 features to layer4 features. A `StopGradient` the backbone

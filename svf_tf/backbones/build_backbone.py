@@ -3,6 +3,7 @@
 import keras
 
 from svf_tf.backbones.apply_finetune import apply_finetune
+from svf_tf.backbones.backbone_bn import check_backbone_bn
 from svf_tf.backbones.finetune_spec import FinetuneSpec
 from svf_tf.backbones.resnet50_backbone import resnet50_backbone
 from svf_tf.backbones.vgg16_backbone import vgg16_backbone
@@ -17,7 +18,9 @@ def check_input_shape(input_shape):
     The heads compute their output size as (H - 1) / 8 * 8 + 1 and align
     feature maps with align_corners=True, so a known H or W must satisfy
     (size - 1) % 8 == 0 (473 -> 60x60 and 641 -> 81x81 layer2..layer4 for
-    ResNet-50; reference_spec 2.1, 4.6). None (any size) is allowed.
+    ResNet-50; BAM `train.py` asserts (size - 1) % 8 == 0 in `main`, and
+    `model/BAM.py` `OneModel.forward` computes the output size so). None (any
+    size) is allowed.
     """
     try:
         shape = tuple(input_shape)
@@ -40,16 +43,34 @@ def check_input_shape(input_shape):
 
 def build_backbone(name, weights=None, *, input_shape=(None, None, 3), finetune="freeze",
                    dilation=None, stem=None, batch_norm=None, bn_epsilon=None,
-                   model_name=None):
+                   backbone_bn="frozen", model_name=None):
     """The five feature endpoints layer0..layer4 of a pretrained backbone.
 
     Rewrites `keras.applications.ResNet50` or `VGG16` layer by layer
     (dilation, ceil-mode pooling, deep stem, BatchNorm, all documented in
     `resnet50_backbone` / `vgg16_backbone`), loads the weights, then applies
-    the fine-tuning setting: SVF layers and per-layer trainability. Every
-    BatchNorm always uses its running statistics, even under
-    `training=True` (the references' `fix_bn`). Stages before the first
-    trainable one end in a `StopGradient`, so back-propagation stops there.
+    the fine-tuning setting: SVF layers and per-layer trainability. By
+    default every BatchNorm always uses its running statistics, even under
+    `training=True` (the `fix_bn` of BAM and the SVF authors' code);
+    `backbone_bn="batch_stats"` gives PFENet's own training instead. Stages
+    before the first trainable one end in a `StopGradient`, so
+    back-propagation stops there (their BatchNorms still update their
+    statistics with "batch_stats": the forward pass runs them).
+
+    BatchNorm and fine-tuning. `backbone_bn` decides which statistics a BN
+    normalises with; the fine-tuning setting decides only whether its gamma
+    and beta train (`FinetuneSpec.train_bn`, modes "bn" and "full"):
+    - "frozen" (`FrozenBatchNormalization`): running statistics in training
+      and test, never updated. With train_bn, gamma/beta train on top of
+      them (the SVF paper's Table 4 rows).
+    - "batch_stats" (`TorchBatchNormalization`): batch statistics under
+      `training=True`, running statistics updated with PyTorch's rule
+      (momentum 0.1, unbiased variance), used under `training=False`.
+      With finetune="freeze" this is PFENet's own training (PFENet
+      `train.py` calls only `model.train()`; `model/PFENet.py` runs
+      layer0..layer4 under `torch.no_grad()`). With train_bn ("bn",
+      "full") it is ordinary PyTorch BN training, e.g. BAM's stage-1 PSPNet
+      (BAM `train_base.py`, BN in train mode).
 
     Args:
         name: "resnet50" or "vgg16".
@@ -71,6 +92,8 @@ def build_backbone(name, weights=None, *, input_shape=(None, None, 3), finetune=
         batch_norm: VGG16 only: True for VGG16-BN (default False).
         bn_epsilon: BatchNorm epsilon; default Keras' 1.001e-5 for Keras'
             ResNet50 and PyTorch's 1e-5 for the deep stem and VGG16-BN.
+        backbone_bn: "frozen" (default) or "batch_stats", see above. Plain
+            VGG16 has no BatchNorm and accepts only "frozen".
         model_name: name of the returned model; default "{name}_backbone".
             Give distinct names to two backbones in one model (BAM + SVF).
 
@@ -106,8 +129,8 @@ def build_backbone(name, weights=None, *, input_shape=(None, None, 3), finetune=
                          f"'channels_last'; it is {keras.config.image_data_format()!r}.")
     spec = FinetuneSpec.from_option(finetune)
     inputs = keras.Input(shape=check_input_shape(input_shape), name="image")
-    common = dict(bn_epsilon=bn_epsilon, cut_before=spec.first_trainable_stage,
-                  name=model_name or f"{name}_backbone")
+    common = dict(bn_epsilon=bn_epsilon, backbone_bn=check_backbone_bn(backbone_bn),
+                  cut_before=spec.first_trainable_stage, name=model_name or f"{name}_backbone")
     if name == "resnet50":
         model, stages = resnet50_backbone(inputs, weights, stem=stem or "keras",
                                           dilation=dilation or "all_blocks", **common)

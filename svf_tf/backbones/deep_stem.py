@@ -1,9 +1,10 @@
 """The deep stem of the references' ResNet-50 and its PyTorch-compatible names.
 
 PSPNet's "resnet50_v2" (the ImageNet checkpoint PFENet, BAM and SVF load;
-reference_spec 4.1) replaces ResNet's 7x7 stem by three 3x3 convs
-(3->64 stride 2, 64->64, 64->128), each followed by BN and ReLU, then a 3x3
-stride-2 max-pool with padding 1. Its bottlenecks are torchvision's: stride
+BAM/PFENet `model/resnet.py`, `ResNet.__init__` with `deep_base=True`)
+replaces ResNet's 7x7 stem by three 3x3 convs (3->64 stride 2, 64->64,
+64->128), each followed by BN and ReLU, then a 3x3 stride-2 max-pool with
+padding 1. Its bottlenecks are torchvision's: stride
 on the 3x3 conv ("v1.5"), no conv biases, and layer1 starts from 128
 channels.
 
@@ -27,7 +28,7 @@ import re
 
 import keras
 
-from svf_tf.backbones.frozen_batch_norm import FrozenBatchNormalization
+from svf_tf.backbones.backbone_bn import batch_norm_layer
 
 # Keras' ResNet block layer names: conv{stage+1}_block{block+1}_{part}.
 KERAS_BLOCK_NAME = re.compile(r"^conv(\d)_block(\d+)_(.+)$")
@@ -36,7 +37,7 @@ KERAS_BLOCK_NAME = re.compile(r"^conv(\d)_block(\d+)_(.+)$")
 TORCH_BN_EPSILON = 1e-5
 
 
-def deep_stem_layers(bn_epsilon=None):
+def deep_stem_layers(bn_epsilon=None, backbone_bn="frozen"):
     """The deep stem up to its last ReLU (the max-pool comes from Keras' graph).
 
     The first conv has stride 2: it gets an explicit 1-pixel ZeroPadding2D
@@ -46,18 +47,20 @@ def deep_stem_layers(bn_epsilon=None):
 
     Args:
         bn_epsilon: BN epsilon; default PyTorch's 1e-5.
+        backbone_bn: "frozen" or "batch_stats" (see `build_backbone`).
 
     Returns:
         A list of layers to apply in sequence.
     """
     epsilon = TORCH_BN_EPSILON if bn_epsilon is None else float(bn_epsilon)
+    bn_class, bn_config = batch_norm_layer(backbone_bn)
     layers = [keras.layers.ZeroPadding2D(1, name="conv1_pad")]
     for index, (filters, strides) in enumerate(((64, 2), (64, 1), (128, 1)), start=1):
         layers += [
             keras.layers.Conv2D(filters, 3, strides=strides,
                                 padding="valid" if strides == 2 else "same", use_bias=False,
                                 name=f"conv{index}"),
-            FrozenBatchNormalization(epsilon=epsilon, name=f"bn{index}"),
+            bn_class(epsilon=epsilon, name=f"bn{index}", **bn_config),
             keras.layers.ReLU(name=f"relu{index}"),
         ]
     return layers

@@ -9,7 +9,7 @@ STAGES = (0, 1, 2, 3, 4)
 CONV_KINDS = ("1x1", "3x3")
 
 # Stages that train when `stages` is not given. (2, 3, 4) are the layers the
-# paper fine-tunes ("layers 2, 3, and 4 only", [PAPER] l.182, reference_spec 5.6).
+# paper fine-tunes ("layers 2, 3, and 4 only", SVF paper Sec. 4.1; Table 8).
 _DEFAULT_STAGES = {"freeze": (), "svf": (2, 3, 4), "part": (2, 3, 4), "full": STAGES,
                    "bn": (2, 3, 4)}
 _DEFAULT_TRAIN_BN = {"freeze": False, "svf": False, "part": False, "full": True, "bn": True}
@@ -53,8 +53,9 @@ class FinetuneSpec:
     - "freeze": nothing trains (the references' frozen backbone).
     - "svf" [(2, 3, 4)]: the convs of `svf_stages` (default all of
       layer0..layer4) are decomposed; the singular values (`svf_factors`) of
-      the convs of `stages` train, as in the authors' code (reference_spec
-      5.5, 5.6).
+      the convs of `stages` train, as in the authors' code (SVF code
+      `model/aspp.py`: `OneModel.__init__` decomposes layer0..layer4,
+      `OneModel.svf_modules` leaves only layer2-4's `vector_S` trainable).
     - "part" [(2, 3, 4)]: the kernels (and biases) of the convs of `stages`
       train ("part fine-tune", Tables 5, 6).
     - "full" [all five]: every conv and, unless `train_bn=False`, every BN
@@ -89,9 +90,9 @@ class FinetuneSpec:
         svf_factors: "svf" only: which of "U", "S", "V" train (Table 7).
             Default ("S",).
         svf_rank_multiple: "svf" only: rank floored to this multiple.
-            Default 4, the reference `round_to_nearest` (the 27-wide RGB 3x3
-            stem conv keeps rank 24; reference_spec 8.7); 1 keeps every conv
-            exact.
+            Default 4, the SVF code's `round_to_nearest` (`model/svf.py`,
+            called by `DatafreeSVD.__init__`; the 27-wide RGB 3x3 stem conv
+            keeps rank 24); 1 keeps every conv exact.
         svf_parametrization: "svf" only: "direct" (S trains, as the authors'
             code) or "exp" (S0 * exp(s'), paper Appendix D). Default
             "direct".

@@ -8,7 +8,8 @@ class FrozenBatchNormalization(keras.layers.BatchNormalization):
     """BatchNormalization that runs in inference mode whatever `training` says.
 
     The references put every backbone BatchNorm in eval mode after each
-    `model.train()` (BAM/SVF `fix_bn`, reference_spec 5.4 and 6.1): the running
+    `model.train()` (`fix_bn` in BAM `util/util.py`, applied in `train.py`
+    `train`; the SVF code does the same): the running
     mean and variance are used in training and test alike and are never
     updated. Keras' own BatchNormalization does this only while
     `trainable=False`; this subclass does it always, so the paper's Table 4

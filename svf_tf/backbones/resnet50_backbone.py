@@ -4,24 +4,25 @@ import re
 
 import keras
 
+from svf_tf.backbones.backbone_bn import batch_norm_layer
 from svf_tf.backbones.deep_stem import (
     KERAS_BLOCK_NAME,
     TORCH_BN_EPSILON,
     deep_stem_layers,
     torch_block_name,
 )
-from svf_tf.backbones.frozen_batch_norm import FrozenBatchNormalization
 from svf_tf.backbones.graph_rewrite import clone_layer, rewrite_application
 from svf_tf.weights.pretrained import load_weights_file, resolve_weights
 
 # Dilation of the 3x3 convs per stage: (first block, other blocks). The
 # strides of these stages become 1, so layer2..layer4 share one resolution.
 DILATIONS = {
-    # PFENet/BAM's loop over every block (D1, reference_spec 4.1).
+    # PFENet/BAM's loop over every block (D1: BAM `model/PSPNet.py`
+    # `OneModel.__init__`, PFENet `model/PFENet.py` `PFENet.__init__`).
     "all_blocks": {3: (2, 2), 4: (4, 4)},
     # torchvision replace_stride_with_dilation=[False, True, True]: each
     # stage's first block keeps the previous dilation (D2; the SVF authors'
-    # baseline and PFENet).
+    # baseline and PFENet, SVF code `model/module/resnet.py` `ResNet.__init__`).
     "torchvision": {3: (1, 2), 4: (2, 4)},
     # Plain ResNet-50, output stride 32 (for checks against Keras).
     "none": {},
@@ -67,16 +68,18 @@ def _block_conv_config(part: str, stride: int, rate: int, deep: bool) -> dict:
 
 
 def resnet50_backbone(inputs, weights=None, *, stem="keras", dilation="all_blocks",
-                      bn_epsilon=None, cut_before=0, name="resnet50_backbone"):
+                      bn_epsilon=None, backbone_bn="frozen", cut_before=0,
+                      name="resnet50_backbone"):
     """ResNet-50 features layer0..layer4 as a functional model.
 
     The graph of `keras.applications.ResNet50(include_top=False)` is re-run
     layer by layer (`rewrite_application`), changing only:
     - every BatchNormalization becomes a `FrozenBatchNormalization` (fix_bn),
-      with `bn_epsilon` if given;
+      or a `TorchBatchNormalization` for backbone_bn="batch_stats", with
+      `bn_epsilon` if given;
     - for output stride 8, conv4_x (layer3) and conv5_x (layer4) lose their
       stride and their 3x3 convs are dilated per `dilation` (D1 "all_blocks"
-      or D2 "torchvision", reference_spec 4.1 and 8.4). Keras "same" padding
+      or D2 "torchvision", see `DILATIONS`). Keras "same" padding
       of a stride-1 3x3 conv with dilation d pads d on each side, which is
       the references' `padding=dilation`.
 
@@ -99,7 +102,7 @@ def resnet50_backbone(inputs, weights=None, *, stem="keras", dilation="all_block
 
     Feature sizes for a 473 (641) input at output stride 8: layer0 and layer1
     119 (161), layer2..layer4 60 (81); channels 64 or 128 (deep), 256, 512,
-    1024, 2048 (reference_spec 4.1).
+    1024, 2048 (BAM/PFENet `model/resnet.py`).
 
     Args:
         inputs: a `keras.Input` of shape (H, W, 3).
@@ -112,6 +115,7 @@ def resnet50_backbone(inputs, weights=None, *, stem="keras", dilation="all_block
         dilation: "all_blocks", "torchvision" or "none" (output stride 32).
         bn_epsilon: BN epsilon; None keeps Keras' 1.001e-5 for stem="keras"
             and uses PyTorch's 1e-5 for stem="deep".
+        backbone_bn: "frozen" or "batch_stats" (see `build_backbone`).
         cut_before: first stage that trains; earlier outputs stop gradients.
         name: model name.
 
@@ -134,20 +138,22 @@ def resnet50_backbone(inputs, weights=None, *, stem="keras", dilation="all_block
 
     if bn_epsilon is None and deep:
         bn_epsilon = TORCH_BN_EPSILON
-    bn_config = {} if bn_epsilon is None else {"epsilon": float(bn_epsilon)}
+    bn_class, bn_config = batch_norm_layer(backbone_bn)
+    if bn_epsilon is not None:
+        bn_config["epsilon"] = float(bn_epsilon)
 
     def replace(layer):
         name = layer.name
         if deep and name in _DEEP_STEM_REPLACES:
-            return deep_stem_layers(bn_epsilon) if name == "conv1_pad" else []
+            return deep_stem_layers(bn_epsilon, backbone_bn) if name == "conv1_pad" else []
         if deep and name in _DEEP_POOL_NAMES:
             # Zero padding is PyTorch's -inf padding here: the input is a ReLU output.
             return [clone_layer(layer, name=_DEEP_POOL_NAMES[name])]
         match = KERAS_BLOCK_NAME.match(name)
         config = {"name": torch_block_name(name)} if deep and match else {}
         if isinstance(layer, keras.layers.BatchNormalization):
-            return [clone_layer(layer, cls=FrozenBatchNormalization, copy_weights=not deep,
-                                **config, **bn_config)]
+            return [clone_layer(layer, cls=bn_class, copy_weights=not deep, **config,
+                                **bn_config)]
         if isinstance(layer, keras.layers.Conv2D) and match:
             stride, rate = block_geometry(int(match[1]) - 1, int(match[2]) - 1, dilation)
             config.update(_block_conv_config(match[3], stride, rate, deep))

@@ -12,7 +12,8 @@ class StopGradient(keras.layers.Layer):
     at or before it (e.g. after layer1 for the paper's SVF setting, which
     trains layer2..layer4), so back-propagation never enters stages that
     cannot receive a gradient. That is what the references get from running
-    frozen stages under `torch.no_grad()` (reference_spec 4.4, 4.5).
+    frozen stages under `torch.no_grad()` (PFENet `model/PFENet.py` and BAM
+    `model/BAM.py`, `forward`).
 
     A layer rather than a `Lambda` so that models holding it save and load as
     `.keras` files without `safe_mode=False`.

@@ -11,9 +11,9 @@ from random weights and the demo says so.
 import dataclasses
 import os
 
+from svf_tf.cli.train import train
 from svf_tf.config.experiment import ExperimentConfig
 from svf_tf.runs.run_files import write_json
-from svf_tf.runs.trainer import train
 from svf_tf.weights.pretrained import resolve_weights
 
 # Sizes chosen so that both runs finish in under 10 minutes on 2 CPU cores

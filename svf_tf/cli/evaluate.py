@@ -3,7 +3,7 @@
 import os
 
 from svf_tf.metrics.evaluation import evaluate_episodes, summarize_seeds
-from svf_tf.runs.checkpointing import TrainingCheckpoint
+from svf_tf.runs.restore import restore_model
 from svf_tf.runs.run_files import write_json
 from svf_tf.tasks.few_shot import FewShotTask
 
@@ -32,14 +32,7 @@ def evaluate_checkpoint(config, checkpoint_path=None, log=print):
         evaluation conventions; also written to `<work_dir>/eval.json`.
     """
     task = FewShotTask(config, log)
-    model = task.build_model()
-    checkpoint = TrainingCheckpoint(config.run_dir, model)
-    path = checkpoint_path or os.path.join(config.run_dir, "best")
-    if not checkpoint_path and not os.path.isdir(path):
-        raise FileNotFoundError(
-            f"No best checkpoint in {path!r}: train first (--mode=train with this "
-            "--work_dir) or pass --checkpoint.")
-    restored = checkpoint.restore(path)
+    model, restored = restore_model(task, checkpoint_path)
     predict = task.make_predict_fn(model)
     reports, files = [], []
     for seed in config.eval_seeds:

@@ -3,7 +3,7 @@
 import os
 
 from svf_tf.export.saved_model import export_fsss_model
-from svf_tf.runs.checkpointing import TrainingCheckpoint
+from svf_tf.runs.restore import restore_model
 from svf_tf.tasks.few_shot import FewShotTask
 
 
@@ -17,13 +17,7 @@ def export_checkpoint(config, checkpoint_path=None, export_dir=None, log=print):
     Returns:
         The export directory.
     """
-    task = FewShotTask(config, log)
-    model = task.build_model()
-    path = checkpoint_path or os.path.join(config.run_dir, "best")
-    if not checkpoint_path and not os.path.isdir(path):
-        raise FileNotFoundError(
-            f"No best checkpoint in {path!r}: train first or pass --checkpoint.")
-    restored = TrainingCheckpoint(config.run_dir, model).restore(path)
+    model, restored = restore_model(FewShotTask(config, log), checkpoint_path)
     export_dir = export_dir or os.path.join(config.run_dir, "saved_model")
     export_fsss_model(model, export_dir)
     log(f"exported {restored} to {export_dir} (serving signature: query_image [B,H,W,3], "

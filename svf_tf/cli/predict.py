@@ -10,12 +10,16 @@ from svf_tf.data.image_io import read_image, read_label
 from svf_tf.data.transforms.evaluation import resize_and_pad, resized_shape
 from svf_tf.data.transforms.train import normalize
 from svf_tf.ops.align_corners_resize import resize_align_corners
-from svf_tf.runs.checkpointing import TrainingCheckpoint
+from svf_tf.runs.restore import restore_model
 from svf_tf.tasks.few_shot import FewShotTask
 
 
 def prepare_episode(query_path, support_paths, mask_paths, class_id, size):
-    """Reads and resizes an episode as the test pipeline does (reference_spec 2.2)."""
+    """Reads and resizes an episode as the test pipeline does.
+
+    BAM `util/transform.py` (`Resize`, the validation resize): aspect kept, both
+    sides floored to a multiple of 8, pasted top-left on a zero canvas (labels: 255).
+    """
     if not support_paths or len(support_paths) != len(mask_paths):
         raise ValueError(
             f"predict needs as many --support_masks as --supports, at least one; got "
@@ -55,9 +59,7 @@ def predict_episode(config, query_path, support_paths, mask_paths, class_id=1,
             f"{config_shot} support image(s) given but the model is {config.shot}-shot; pass "
             f"--shot={config_shot} with a checkpoint trained for it.")
     task = FewShotTask(config, log)  # no dataset is read to predict
-    model = task.build_model()
-    path = checkpoint_path or os.path.join(config.run_dir, "best")
-    TrainingCheckpoint(config.run_dir, model).restore(path)
+    model, _ = restore_model(task, checkpoint_path)
     query, supports, masks, original = prepare_episode(query_path, support_paths, mask_paths,
                                                        class_id, config.test_size)
     logits = task.make_predict_fn(model)(tf.constant(query), tf.constant(supports),

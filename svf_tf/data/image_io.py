@@ -1,12 +1,12 @@
-"""Reading images and index-PNG labels from disk (reference_spec §1.3).
+"""Reading images and index-PNG labels from disk (BAM `util/dataset.py`, `SemData.__getitem__`).
 
 Images are decoded with OpenCV as BGR and converted to RGB float32, as the
 references do. Labels are 8-bit index PNGs: SegmentationClassAug and the COCO
 masks store class indices as grayscale pixels, while the original VOC
 `SegmentationClass` files are palette PNGs whose pixel values are palette
-indices. OpenCV (and `tf.io.decode_png`) expand palette PNGs to colours, so
-palette files are read through Pillow, which returns the raw indices
-(reference_spec §9 pitfall 20).
+indices. OpenCV (and `tf.io.decode_png`, tensorflow/tensorflow issue #28256)
+expand palette PNGs to colours, so palette files are read through Pillow,
+which returns the raw indices.
 
 All errors name the file and say how to fix it, in one line.
 """

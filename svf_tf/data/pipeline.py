@@ -1,4 +1,4 @@
-"""`tf.data` pipelines of few-shot episodes (reference_spec §1.5-§1.7, §2).
+"""`tf.data` pipelines of few-shot episodes (BAM `util/dataset.py`, `SemData`).
 
 Decoding and augmentation run in NumPy/OpenCV (`episode_loader`) inside
 `tf.numpy_function`, in parallel (`num_parallel_calls`) but with
@@ -15,7 +15,7 @@ test adds `original_mask` [B,L,L] int32 and `query_path` [B] string.
 
 Test datasets always have batch size 1, as in the reference: `original_mask`
 is L x L with L = max(H0, W0) of each query's original image, so episodes
-cannot be stacked (reference_spec §2.3).
+cannot be stacked (BAM `train.py`, `validate`, indexes batch element 0).
 """
 
 import time
@@ -130,9 +130,9 @@ def make_train_dataset(
 ) -> tf.data.Dataset:
     """One epoch of augmented training episodes, batched with drop_remainder.
 
-    The train list is shuffled per epoch (`episodes.train_episode_order`);
+    The train list is shuffled per epoch (`sampling.train_episode_order`);
     episode i of the epoch takes its query from that order and all its draws
-    from `episodes.train_episode_rng(seed, epoch, i)`.
+    from `sampling.train_episode_rng(seed, epoch, i)`.
 
     Args:
         fold_lists: train `FoldLists` of a fold (base classes).

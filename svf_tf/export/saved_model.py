@@ -1,4 +1,9 @@
-"""Exporting a few-shot model as a TF SavedModel (keras_tf_notes 4.3)."""
+"""Exporting a few-shot model as a TF SavedModel (`keras.export.ExportArchive`).
+
+Keras 3's `model.save` writes only `.keras`/`.h5` files; a SavedModel comes
+from `Model.export(format="tf_saved_model")` or `ExportArchive` (Keras docs,
+"Model export for inference"), and is reloaded with `tf.saved_model.load`.
+"""
 
 import keras
 import tensorflow as tf

@@ -1,4 +1,4 @@
-"""The ASPP of the SVF baseline and of BAM's meta learner (reference_spec 4.3)."""
+"""The ASPP of the SVF baseline and of BAM's meta learner (BAM `model/ASPP.py`, `ASPP`)."""
 
 import keras
 from keras import ops

@@ -1,4 +1,4 @@
-"""The ASPP meta head of the SVF baseline and BAM's meta learner (reference_spec 4.3)."""
+"""The ASPP meta head of the SVF baseline and BAM's meta learner (BAM `model/BAM.py`)."""
 
 import keras
 

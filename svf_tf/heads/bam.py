@@ -1,4 +1,4 @@
-"""BAM: base and meta learners with a Gram-matrix ensemble (reference_spec 4.5)."""
+"""BAM: base and meta learners with a Gram-matrix ensemble (BAM `model/BAM.py`, `OneModel`)."""
 
 import keras
 
@@ -47,7 +47,7 @@ def build_bam_model(backbone, shot=1, *, base_backbone=None, base_learner=None,
                     num_base_classes=PASCAL_BASE_CLASSES, image_size=(None, None), name="bam"):
     """BAM on a backbone; with an SVF backbone, the SVF paper's BAM + SVF.
 
-    Meta learner = the ASPP head of the baseline (reference_spec 4.2, 4.3)
+    Meta learner = the ASPP head of the baseline (`episode_features`, `aspp_meta_head`)
     with down_query trained, and the k shots combined with BAM's learned
     weights: the Gram-matrix distance between query and support layer2
     features (`GramAdjustment`), `KShotWeighting` (shot > 1), and a weighted
@@ -55,7 +55,9 @@ def build_bam_model(backbone, shot=1, *, base_backbone=None, base_learner=None,
     `PSPNetHead` on the query's layer4; its output is cut from the backward
     pass. `BAMEnsemble` merges them.
 
-    Backbones (reference_spec 4.5, pitfall 22): BAM's backbone is the stage-1
+    Backbones (BAM `model/BAM.py` `OneModel.__init__`; SVF code `model/BAM.py`,
+    `layer0p..layer4p`; "SVF does not finetuning base branch in BAM", SVF
+    paper Sec. 4.1): BAM's backbone is the stage-1
     PSPNet backbone (dilation D1). Without SVF one backbone feeds both
     learners (`base_backbone=None`). With SVF pass the SVF backbone as
     `backbone` (meta learner and Gram factor) and an untouched frozen backbone

@@ -1,4 +1,4 @@
-"""BAM's ensemble of the meta and base learners (reference_spec 4.5, pitfall 16)."""
+"""BAM's ensemble of the meta and base learners (BAM `model/BAM.py`, `OneModel.forward`)."""
 
 import keras
 import numpy as np
@@ -19,7 +19,8 @@ class BAMEnsemble(keras.layers.Layer):
       meta_bg' = g0 meta_bg + g1 est_val, meta_fg' = g0 meta_fg + g1 est_val.
     - cls_merge (weights c, initialised [1, 0]): bg = c0 meta_bg' + c1 base_map.
     - final = concat[bg, meta_fg']. These are probability-like values that
-      BAM's loss treats as logits; no further softmax (reference_spec 6.6).
+      BAM's loss treats as logits; no further softmax (`OneModel.forward`
+      passes `final_out` to `CrossEntropyLoss`).
     gram_merge and cls_merge are BAM's bias-free 1x1 convs 2 -> 1.
 
     Args:

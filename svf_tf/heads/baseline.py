@@ -1,4 +1,4 @@
-"""The SVF paper's baseline: PFENet with FEM replaced by ASPP (reference_spec 4.3)."""
+"""The SVF paper's baseline: PFENet with FEM replaced by ASPP (SVF paper Sec. 4.1)."""
 
 import keras
 
@@ -14,12 +14,12 @@ def build_baseline_model(backbone, shot=1, *, kshot_reduce="sum", train_down_que
     """The SVF baseline as the authors ran it (their `model/aspp.py`).
 
     BAM's meta learner without base learner and ensemble: query/support
-    features, prototype and prior (reference_spec 4.2), then
+    features, prototype and prior (`episode_features`), then
     init_merge -> ASPP -> res1 -> +res2 -> cls, and the logits resized
     (align_corners) to the input size. Trained with the main loss only
     (`losses.baseline_loss`).
 
-    As-run quirks, reproduced by default (reference_spec 8.2, 8.3):
+    As-run quirks of `model/aspp.py`, reproduced by default:
     - `kshot_reduce="sum"`: the authors' k-shot weights are all ones, so the
       k priors and prototypes are summed (a 5-shot prior lies in [0, 5]).
       "mean" averages them as PFENet does.

@@ -15,8 +15,9 @@ class ClassifierHead(keras.layers.Layer):
     """3x3 conv (no bias) [+ BN] + ReLU + Dropout2d + 1x1 conv with bias.
 
     This is `cls_meta` of the baseline/BAM, PFENet's `cls` and `inner_cls`
-    (hidden 256, no BN, dropout 0.1; reference_spec 4.3, 4.4) and PSPNet's
-    `cls` (hidden 512 with BN; 4.5). Dropout2d drops whole channels
+    (hidden 256, no BN, dropout 0.1; BAM `model/BAM.py`, PFENet
+    `model/PFENet.py`) and PSPNet's `cls` (hidden 512 with BN; BAM
+    `model/PSPNet.py`). Dropout2d drops whole channels
     (`SpatialDropout2D`) and is active only in training.
 
     Args:

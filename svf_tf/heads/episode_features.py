@@ -1,4 +1,4 @@
-"""The part shared by the baseline, PFENet and BAM's meta learner (reference_spec 4.2)."""
+"""The part shared by the baseline, PFENet and BAM's meta learner (PFENet `PFENet.forward`)."""
 
 import dataclasses
 
@@ -12,7 +12,7 @@ from svf_tf.ops.initializers import torch_conv2d
 from svf_tf.ops.masked_average_pooling import MaskedAveragePooling
 
 REDUCE_DIM = 256
-# Dropout2d after down_query/down_supp (reference_spec 4.2, 6.5).
+# Dropout2d after down_query/down_supp (`nn.Dropout2d(p=0.5)` in PFENet/BAM `__init__`).
 FEATURE_DROPOUT = 0.5
 
 
@@ -52,7 +52,7 @@ def feature_projection(fea_dim, name, trainable=True):
 
 
 def episode_features(inputs, backbone, shot, *, train_down_query=True):
-    """Wires steps 1-4 of reference_spec 4.2 on a backbone.
+    """Wires the first four steps of PFENet's `PFENet.forward` on a backbone.
 
     1. Query features q2, q3, q4; `query_feat = down_query(concat[q3, q2])`.
     2. Support s2, s3 of all B*K supports in one backbone call; the
@@ -69,7 +69,7 @@ def episode_features(inputs, backbone, shot, *, train_down_query=True):
         shot: K.
         train_down_query: whether down_query trains. The SVF authors'
             baseline leaves it out of the optimizer, so it keeps its random
-            initialisation (reference_spec 4.3, 8.2).
+            initialisation (SVF code `model/aspp.py`, `OneModel.get_optim`).
 
     Returns:
         `EpisodeFeatures`.

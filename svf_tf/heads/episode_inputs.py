@@ -1,4 +1,4 @@
-"""The models' inputs: an episode batch, validated at call time (reference_spec 1.8)."""
+"""The models' inputs: an episode batch, validated at call time."""
 
 import keras
 import numpy as np
@@ -28,7 +28,7 @@ def episode_inputs(image_size=(None, None), *, with_class_slot=False):
 
     Args:
         image_size: (H, W), None for sizes known only at call time. Known
-            sizes must satisfy (size - 1) % 8 == 0 (473, 641; reference 4.6).
+            sizes must satisfy (size - 1) % 8 == 0 (473, 641; BAM `train.py`).
         with_class_slot: add the int32 [B] "class_slot" input (BAM).
 
     Returns:
@@ -71,7 +71,9 @@ class EpisodeInputs(keras.layers.Layer):
     `[query_image, supports [B*K, H, W, 3], foreground [B*K, H, W, 1]]`,
     episode-major (row b*K + k is shot k of episode b), so the backbone runs
     once on all supports. The foreground mask is `support_mask == 1`: 255
-    (ignore, padding) counts as background in supports (reference_spec 1.8).
+    (ignore, padding) counts as background in supports (the mask
+    `(s_y[:,i,:,:] == 1).float()` of PFENet `PFENet.forward` and BAM
+    `OneModel.forward`).
 
     Checked at call time, with a ValueError naming the shapes/values:
     - ranks and the RGB channel;

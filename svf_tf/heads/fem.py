@@ -1,4 +1,4 @@
-"""PFENet's feature enrichment module, FEM (reference_spec 4.4)."""
+"""PFENet's feature enrichment module, FEM (PFENet `model/PFENet.py`, `PFENet.forward`)."""
 
 import keras
 import tensorflow as tf
@@ -9,7 +9,7 @@ from svf_tf.ops.align_corners_resize import resize_align_corners, spatial_size
 from svf_tf.ops.initializers import torch_conv2d
 
 # The SVF authors' PFENet hard-codes PFENet's Pascal bins for every dataset
-# (reference_spec 4.4, 8.9).
+# (SVF code `model/pfenet.py`, `OneModel.__init__`: `self.ppm_scales = [60, 30, 15, 8]`).
 PFENET_BINS = (60, 30, 15, 8)
 
 
@@ -53,7 +53,7 @@ def bin_size(pyramid_bin, height, width):
 class FeatureEnrichment(keras.layers.Layer):
     """`layer([query_feat, prototype, prior])` -> [merged, aux_logits_0, ...].
 
-    For each bin i (reference_spec 4.4): pool the query features to the bin
+    For each bin i (PFENet `PFENet.forward`): pool the query features to the bin
     (PyTorch adaptive average pooling), tile the prototype and resize the
     prior (align_corners) to it, merge (1x1, 2C+1 -> C, ReLU); for i >= 1 add
     alpha_conv([x, previous bin's output resized to this bin]); add the

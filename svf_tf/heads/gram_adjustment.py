@@ -1,4 +1,4 @@
-"""BAM's Gram-matrix adjustment factor (reference_spec 4.5)."""
+"""BAM's Gram-matrix adjustment factor (BAM `model/BAM.py`, `get_gram_matrix`)."""
 
 import keras
 import tensorflow as tf

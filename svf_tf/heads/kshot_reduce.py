@@ -1,4 +1,4 @@
-"""Combining per-shot tensors into one per episode (reference_spec 6.10, pitfall 17)."""
+"""Combining per-shot tensors into one per episode (sum, mean or BAM's learned weights)."""
 
 import keras
 import tensorflow as tf
@@ -13,10 +13,12 @@ class KShotReduce(keras.layers.Layer):
     The three methods combine the k priors and prototypes differently:
     - "sum": the SVF authors' baseline (ASPP) as run: its k-shot weights
       are all ones, so priors lie in [0, K] and prototypes are K times larger
-      (reference_spec 4.3, 8.3);
-    - "mean": PFENet (4.4);
+      (SVF code `model/aspp.py`, `OneModel.forward`: `weight_soft =
+      torch.ones_like(...)`);
+    - "mean": PFENet (`PFENet.forward` divides the summed priors and
+      prototypes by the shot);
     - "weighted": BAM, a sum weighted by the learned softmax weights; call
-      with `[x, weights]`, weights [B, K] (4.5).
+      with `[x, weights]`, weights [B, K] (BAM `OneModel.forward`).
     With K = 1 all three are the identity (BAM's 1-shot weight is 1).
 
     Args:

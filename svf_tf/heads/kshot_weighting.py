@@ -1,4 +1,4 @@
-"""BAM's learned k-shot weighting `kshot_rw` (reference_spec 4.5)."""
+"""BAM's learned k-shot weighting `kshot_rw` (BAM `model/BAM.py`, `OneModel`)."""
 
 import keras
 import tensorflow as tf

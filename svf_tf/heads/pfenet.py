@@ -1,4 +1,4 @@
-"""PFENet: prior-guided feature enrichment (reference_spec 4.4)."""
+"""PFENet: prior-guided feature enrichment (PFENet `model/PFENet.py`, `PFENet`)."""
 
 import keras
 
@@ -15,7 +15,7 @@ def build_pfenet_model(backbone, shot=1, *, pyramid_bins=PFENET_BINS, kshot_redu
                        train_down_query=True, image_size=(None, None), name="pfenet"):
     """PFENet's head on a backbone, as in the SVF authors' `model/pfenet.py`.
 
-    Query/support features, prototype and prior (reference_spec 4.2); the k
+    Query/support features, prototype and prior (`episode_features`); the k
     priors and prototypes are averaged; the feature enrichment module
     (`FeatureEnrichment`) over `pyramid_bins`; then res1 -> +res2 -> cls, and
     all logits resized (align_corners) to the input size. Trained with the
@@ -24,13 +24,24 @@ def build_pfenet_model(backbone, shot=1, *, pyramid_bins=PFENET_BINS, kshot_redu
 
     Options (defaults = the SVF authors' runs):
     - `pyramid_bins=(60, 30, 15, 8)`: absolute bin sizes, which the SVF code
-      hard-codes for Pascal and COCO alike (reference_spec 8.9); floats in
+      hard-codes for Pascal and COCO alike (`OneModel.__init__`); floats in
       (0, 1] are fractions of the query feature size (PFENet's own COCO
-      config is [1.0, 0.5, 0.25, 0.125]).
+      config is [1.0, 0.5, 0.25, 0.125]: int(81 * f) = 81, 40, 20, 10 cells
+      at 641 px). The type decides: an int 1 is one cell, a float 1.0 the
+      whole map (PFENet's `PFENet.forward` reads any bin <= 1.0 as a
+      fraction).
     - `kshot_reduce="mean"` (PFENet); "sum" is the SVF baseline's rule.
     - `train_down_query=True` (PFENet trains it).
     The authors use the torchvision dilation pattern (D2) for this model's
     ResNet-50 (`build_fsss_model` picks it for a backbone name).
+
+    PFENet's own training differs from the SVF authors' in its bins (above)
+    and its backbone BatchNorm: pass a backbone built with
+    `backbone_bn="batch_stats"` (`build_fsss_model(...,
+    backbone_options={"backbone_bn": "batch_stats"})`). Its statistics are
+    then updated by the query batch, then by all B*K supports in one batch
+    (layer0..layer3), then likewise in layer4; PFENet's loop over shots
+    normalises and updates per shot, which is the same for K = 1.
 
     Args:
         backbone: functional backbone (`svf_tf.backbones.build_backbone`).

@@ -1,4 +1,4 @@
-"""PSPNet's pyramid pooling module, PPM (reference_spec 4.5, stage 1)."""
+"""PSPNet's pyramid pooling module, PPM (BAM `model/PPM.py`, `PPM`; BAM stage 1)."""
 
 import keras
 import tensorflow as tf

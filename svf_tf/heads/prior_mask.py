@@ -1,4 +1,4 @@
-"""The training-free prior mask of PFENet (reference_spec 4.2 step 4, 6.2)."""
+"""The training-free prior mask of PFENet (PFENet `model/PFENet.py`, `PFENet.forward`)."""
 
 import keras
 import tensorflow as tf

@@ -1,4 +1,4 @@
-"""BAM's base learner: PSPNet (PPM + classifier) on layer4 (reference_spec 4.5, stage 1)."""
+"""BAM's base learner: PSPNet (PPM + classifier) on layer4 (BAM `model/PSPNet.py`, stage 1)."""
 
 import keras
 
@@ -8,7 +8,7 @@ from svf_tf.heads.ppm import PPM_BINS, PyramidPooling
 from svf_tf.ops.align_corners_resize import AlignCornersResize
 
 # Base-learner channels (background + base classes): 1 + 15 on Pascal-5i,
-# 1 + 60 on COCO-20i (reference_spec 1.9).
+# 1 + 60 on COCO-20i (`classes: 16` / `61` in BAM's `config/*/*_base.yaml`).
 PASCAL_BASE_CLASSES = 15
 COCO_BASE_CLASSES = 60
 

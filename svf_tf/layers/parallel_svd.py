@@ -27,7 +27,7 @@ def _key(matrix):
 
 def _svd(matrix):
     # On the host in float64: GPU SVDs are slow and float32 ones lose the small
-    # singular values (keras_tf_notes 4.1).
+    # singular values (tensorflow/tensorflow issues #13603 and #26842).
     with tf.device("/CPU:0"):
         s, left, right = tf.linalg.svd(tf.constant(matrix, tf.float64))
     return s.numpy(), left.numpy(), right.numpy()

@@ -1,6 +1,7 @@
 """The few-shot test protocol: logits -> original-resolution labels -> mIoU, FB-IoU.
 
-reference_spec 2.3 and 3: each test episode's S x S logits are resized
+As BAM `train.py` / `test.py` (`validate`, `ori_resize=True`) and PFENet
+`test.py` (`validate`): each test episode's S x S logits are resized
 bilinearly with align_corners=True to the L x L evaluation label (the raw
 binary query label pasted top-left on a 255-filled square, L = max(H0, W0)),
 argmax-ed, and counted against it. The test resize put the image content in
@@ -95,7 +96,8 @@ def summarize_seeds(reports):
     """Mean, standard deviation and best of mIoU and FB-IoU over seeds.
 
     BAM's test script evaluates the best checkpoint on 5 seeds and prints the
-    mean and the best; careful users report mean +- std (keras_tf_notes 6).
+    mean and the best (BAM `test.py`, `main`); the mean +- std is the fairer
+    number to report, the best seed being a choice made on the test set.
     The std is the population one (NumPy's default, ddof=0).
 
     Args:
@@ -147,7 +149,7 @@ def _check_element(element, index):
     if len(shape) != 3 or shape[0] != 1:
         raise ValueError(
             f"Test episode {index}: original_mask has shape {shape}, expected [1, L, L]. The "
-            "protocol evaluates one episode at a time (batch size 1, reference_spec 2.3).")
+            "protocol evaluates one episode at a time (batch size 1, as BAM's validate).")
 
 
 def _check_logits(logits, query_image, index):
@@ -157,4 +159,4 @@ def _check_logits(logits, query_image, index):
         raise ValueError(
             f"predict_fn returned shape {shape} for test episode {index}; it must return "
             "logits [1, S, S, 2] (background, foreground) at the query image's resolution "
-            f"S x S = {tuple(query_image.shape[1:3])}, as the models do (reference_spec 4.6).")
+            f"S x S = {tuple(query_image.shape[1:3])}, as the models do.")

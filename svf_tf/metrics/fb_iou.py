@@ -1,4 +1,4 @@
-"""FB-IoU: background/foreground IoU pooled over all episodes (reference_spec 3)."""
+"""FB-IoU: background/foreground IoU pooled over all episodes (BAM `train.py`, `validate`)."""
 
 import keras
 import tensorflow as tf

@@ -1,4 +1,4 @@
-"""Few-shot mIoU: per novel class, pooled over episodes (reference_spec 3, pitfall 11)."""
+"""Few-shot mIoU: per novel class, pooled over episodes (BAM `train.py`, `validate`)."""
 
 import keras
 import tensorflow as tf
@@ -23,7 +23,7 @@ class FewShotMeanIoU(keras.metrics.Metric):
     IoU_j = I_j / (U_j + 1e-10) and mIoU = mean over all `num_classes`
     slots, where a slot that no episode used counts as 0. This is not the mean
     of per-episode IoUs. Target pixels equal to `ignore_label` count for
-    nothing (reference_spec 3).
+    nothing (`intersectionAndUnionGPU` in BAM/PFENet `util/util.py`).
 
     The state is the per-slot sums (float64, exact for integer pixel counts
     up to 2**53), so it can also be filled from counts that were reduced

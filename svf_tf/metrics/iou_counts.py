@@ -1,8 +1,8 @@
-"""Intersection/union pixel counts of binary few-shot predictions (reference_spec 3).
+"""Intersection/union pixel counts of binary few-shot predictions.
 
 The references' `intersectionAndUnionGPU(output, target, K=2, ignore=255)`
-per episode: the prediction is set to the ignore value where the target is
-ignored, then per class c in {0: background, 1: foreground}
+(BAM/PFENet `util/util.py`) per episode: the prediction is set to the
+ignore value where the target is ignored, then per class c in {0: background, 1: foreground}
 
     intersection_c = #(pred == c and target == c)
     union_c        = #(pred == c) + #(target == c) - intersection_c
@@ -14,7 +14,9 @@ fall outside the K = 2 histogram bins and count for no class.
 metrics accumulate. The sums are additive, so under `MirroredStrategy` the
 per-replica dicts can be `strategy.reduce(SUM, counts, axis=None)`-ed and fed
 to `FewShotMeanIoU.update_from_counts` / `FBIoU.update_from_counts`: the
-result then does not depend on the number of replicas (keras_tf_notes 4.2).
+result then does not depend on the number of replicas (stateful Keras
+metrics updated inside `strategy.run` are not reliably reduced across
+replicas: keras-team/keras issues #19280 and #21054).
 """
 
 import keras

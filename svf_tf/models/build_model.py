@@ -17,7 +17,8 @@ HEAD_OPTIONS = {
 }
 
 # The ResNet-50 dilation pattern each method's published numbers come from
-# (reference_spec 4.1, 8.4): the SVF authors' baseline and PFENet build
+# (SVF code `model/aspp.py` / `model/pfenet.py` on `model/module/resnet.py`;
+# BAM `model/PSPNet.py`, `OneModel.__init__`): the SVF authors' baseline and PFENet build
 # torchvision's replace_stride_with_dilation (D2: the first block of layer3
 # undilated, of layer4 at dilation 2); BAM's stage-1 PSPNet dilates every
 # block (D1).
@@ -55,11 +56,14 @@ def build_fsss_model(method, backbone, shot=1, *, weights=None, finetune=None,
             ("freeze", "svf", ...) or `FinetuneSpec`; default "freeze". For
             BAM, when the backbone trains anything, a second, frozen backbone
             with the same weights feeds the base learner (SVF's "the base
-            branch is not fine-tuned", reference_spec 4.5). With
+            branch is not fine-tuned", SVF paper Sec. 4.1). With
             weights=None the two copies are independently random.
         backbone_options: extra `build_backbone` arguments, over
             `default_backbone_options` (deep-stem ResNet-50 with the method's
-            dilation pattern, VGG16-BN).
+            dilation pattern, VGG16-BN), e.g. {"backbone_bn": "batch_stats"}
+            for PFENet's own BatchNorm (batch statistics in training; default
+            "frozen", the SVF authors' `fix_bn`). They apply to BAM's frozen
+            base backbone too.
         image_size: (H, W) of the inputs, None for any size.
         **head_options: the builder's options: baseline `kshot_reduce`,
             `train_down_query`; pfenet `pyramid_bins`, `kshot_reduce`,

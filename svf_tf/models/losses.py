@@ -1,4 +1,7 @@
-"""Losses of the three methods (reference_spec 4.3-4.5, 6.6).
+"""Losses of the three methods: cross entropy with 255 ignored, plus auxiliary terms.
+
+As in the SVF code `model/aspp.py`, PFENet `model/PFENet.py` and BAM
+`model/BAM.py` (`forward` of each, `CrossEntropyLoss(ignore_index=255)`).
 
 Every function takes the model's output dict and the labels, and returns a
 dict of scalars whose "loss" entry is the total to minimise (the other
@@ -37,7 +40,7 @@ def masked_cross_entropy(logits, labels, ignore_label=IGNORE_LABEL):
 
     PyTorch's `CrossEntropyLoss(ignore_index=255)`. The logits are used as
     given (BAM's final output is probability-valued and still treated as
-    logits, reference_spec 6.6). When no pixel is valid the loss is 0 (PyTorch
+    logits in BAM `OneModel.forward`). When no pixel is valid the loss is 0 (PyTorch
     returns NaN), so a fully ignored batch does not poison training.
 
     Args:
@@ -68,13 +71,13 @@ def masked_cross_entropy(logits, labels, ignore_label=IGNORE_LABEL):
 
 
 def baseline_loss(outputs, query_mask):
-    """The SVF baseline: CE of the logits only (reference_spec 4.3)."""
+    """The SVF baseline: CE of the logits only (SVF paper Sec. 4.1: "only sets main loss")."""
     main = masked_cross_entropy(outputs["logits"], query_mask)
     return {"loss": main, "main_loss": main}
 
 
 def pfenet_loss(outputs, query_mask, aux_weight=1.0):
-    """PFENet: main CE + aux_weight * mean over bins of the auxiliary CEs (4.4).
+    """PFENet: main CE + aux_weight * mean over bins of the auxiliary CEs (`PFENet.forward`).
 
     Args:
         outputs: {"logits", "aux_logits": [...]} at the label resolution.
@@ -88,9 +91,12 @@ def pfenet_loss(outputs, query_mask, aux_weight=1.0):
 
 
 def bam_loss(outputs, query_mask, query_base_mask=None, aux_weight1=1.0, aux_weight2=1.0):
-    """BAM: CE(final) + aux_weight1 CE(meta) + aux_weight2 CE(base, base labels) (4.5).
+    """BAM: CE(final) + aux_weight1 CE(meta) + aux_weight2 CE(base, base labels).
 
-    The base term has no gradient (the base learner is frozen, BAM issue #4);
+    BAM `model/BAM.py` (`OneModel.forward`) and `train.py` (`train`).
+
+    The base term has no gradient (the base learner is frozen,
+    github.com/chunbolang/BAM/issues/4);
     it is included when `query_base_mask` is given, for the logged value.
 
     Args:

@@ -1,4 +1,9 @@
-"""Adaptive average pooling with PyTorch's windows (reference_spec 6.4, pitfall 8)."""
+"""Adaptive average pooling with PyTorch's windows (`nn.AdaptiveAvgPool2d`).
+
+PFENet `model/PFENet.py` (`PFENet.forward`, the pyramid bins) and BAM
+`model/PPM.py` (`PPM`) pool with it; its windows overlap when the output size
+does not divide the input size, which no Keras pooling layer reproduces.
+"""
 
 import keras
 import tensorflow as tf

@@ -1,4 +1,10 @@
-"""Bilinear resize with PyTorch's `align_corners=True` (reference_spec 4.6, 6.3, pitfall 7)."""
+"""Bilinear resize with PyTorch's `align_corners=True`.
+
+Every resize inside the reference models is `F.interpolate(...,
+mode="bilinear", align_corners=True)` (PFENet `model/PFENet.py`,
+`PFENet.forward`; BAM `model/BAM.py`, `OneModel.forward`). TF2's
+`tf.image.resize` has no `align_corners` argument.
+"""
 
 import keras
 import tensorflow as tf

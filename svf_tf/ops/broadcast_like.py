@@ -9,8 +9,9 @@ class BroadcastLike(keras.layers.Layer):
     """`layer([vector, like])`: [B, 1, 1, C] -> [B, h, w, C] with like's h, w.
 
     The prototype is concatenated to every query position ("tile & cat",
-    reference_spec 4.2/4.3); the size comes from a tensor so that it may be
-    known only at run time.
+    PFENet `model/PFENet.py` and BAM `model/BAM.py`, `forward`: the prototype
+    expanded to the query size before `init_merge`); the size comes from a
+    tensor so that it may be known only at run time.
     """
 
     def call(self, inputs):

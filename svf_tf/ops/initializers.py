@@ -1,11 +1,12 @@
-"""PyTorch's default initialisation for the heads' new layers (reference_spec 4.6, pitfall 18).
+"""PyTorch's default initialisation for the heads' new layers (`nn.Conv2d.reset_parameters`).
 
 PyTorch initialises `nn.Conv2d`/`nn.Linear` with `kaiming_uniform_(a=sqrt(5))`
 on the weight, which is U(-1/sqrt(fan_in), +1/sqrt(fan_in)), and draws the
 bias from the same interval. The ASPP convs of the references re-draw their
-weights with `kaiming_normal_` (fan_in, gain sqrt(2): N(0, 2/fan_in), not
-truncated) and keep the default bias. Keras' defaults (glorot_uniform, zero
-bias) train differently, so every conv of the heads is made here.
+weights with `kaiming_normal_` (BAM `model/ASPP.py`, `ASPP._init_weight`;
+fan_in, gain sqrt(2): N(0, 2/fan_in), not truncated) and keep the default
+bias. Keras' defaults (glorot_uniform, zero bias) train differently, so every
+conv of the heads is made here.
 
 fan_in is kh * kw * in_channels for a conv (Keras' HWIO kernel) and
 in_features for a dense layer, as in PyTorch.

@@ -1,4 +1,4 @@
-"""Masked average pooling: the support prototype (reference_spec 4.2 step 3)."""
+"""Masked average pooling: the support prototype (`Weighted_GAP` in PFENet `model/PFENet.py`)."""
 
 import keras
 from keras import ops

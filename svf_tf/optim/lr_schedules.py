@@ -1,4 +1,4 @@
-"""Learning-rate schedules of the references and of the SVF paper (reference_spec 5.1, 5.2, 8.1).
+"""Learning-rate schedules of the references and of the SVF paper (Sec. 4.1, Appendix A).
 
 All schedules take the optimizer's 0-based step (`optimizer.iterations`, the
 number of updates already applied), so step k is the learning rate of the
@@ -6,12 +6,14 @@ number of updates already applied), so step k is the learning rate of the
 
 * `constant`: what the SVF authors' code ran. It re-creates PyTorch's
   `CosineAnnealingLR` every iteration, which resets the learning rate to its
-  initial value before every step (reference_spec 5.2, pitfall 2).
+  initial value before every step (SVF code `train_aspp.py`, `train`: a new
+  `CosineAnnealingLR(optimizer, T_max=max_iter)` inside the iteration loop).
 * `cosine`: the paper's text, 0.5 * lr0 * (1 + cos(pi * t / T)) per
   iteration, reaching 0 at t = T.
 * `poly`: PFENet/BAM, scale * base * (1 - it / max_it) ** 0.9 with it counted
   from 1, so the first update uses it = 1 and the last (it = max_it) uses 0.
-  Their hidden x10 (every parameter group gets 10 x base_lr, pitfall 1) is
+  Their hidden x10 (`poly_learning_rate(index_split=-1)` in BAM/PFENet
+  `util/util.py` gives every parameter group 10 x base_lr) is
   the `scale` argument: `PolyDecay(0.005, total_steps, scale=10)` is BAM.
 
 Relative rates between variables (SVF's singular values at 1/10 of the
@@ -44,7 +46,7 @@ def _check_total_steps(total_steps):
 
 @keras.saving.register_keras_serializable(package="svf_tf")
 class ConstantLearningRate(keras.optimizers.schedules.LearningRateSchedule):
-    """The same learning rate at every step (the SVF code as run, reference_spec 5.2).
+    """The same learning rate at every step (the SVF code as run, `train_aspp.py` `train`).
 
     Args:
         learning_rate: the rate (0.015 for the SVF heads; singular values get
@@ -68,8 +70,8 @@ class CosineAnnealing(keras.optimizers.schedules.LearningRateSchedule):
 
     PyTorch's `CosineAnnealingLR(T_max=T, eta_min=0)` stepped after every
     optimizer step: update t (0-based) uses this rate, so the first update
-    uses lr0 and the rate reaches 0 after T updates ([PAPER] cosine decay,
-    reference_spec 5.2).
+    uses lr0 and the rate reaches 0 after T updates (the "cosine learning
+    rate decay" of SVF paper Sec. 4.1 and Appendix A).
 
     Args:
         initial_learning_rate: lr0.
@@ -93,7 +95,10 @@ class CosineAnnealing(keras.optimizers.schedules.LearningRateSchedule):
 
 @keras.saving.register_keras_serializable(package="svf_tf")
 class PolyDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """PFENet/BAM poly: scale * base * (1 - it / T) ** power, it = step + 1 (reference_spec 5.2).
+    """PFENet/BAM poly: scale * base * (1 - it / T) ** power, it = step + 1.
+
+    BAM/PFENet `util/util.py` (`poly_learning_rate`), called from `train.py`
+    (`train`) with `current_iter = epoch * len(train_loader) + i + 1`.
 
     The references set the rate before each update from an iteration counter
     that starts at 1, so update 0 uses it = 1 and the last update
@@ -107,7 +112,7 @@ class PolyDecay(keras.optimizers.schedules.LearningRateSchedule):
         power: the exponent (0.9).
         scale: constant factor. The references' `index_split=-1` gives every
             parameter group 10 x the poly rate, so use `scale=10` to
-            reproduce them (peak 0.05 for BAM, pitfall 1).
+            reproduce them (peak 0.05 for BAM, 0.025 for PFENet Pascal).
     """
 
     def __init__(self, base_learning_rate, total_steps, power=0.9, scale=1.0):
@@ -128,7 +133,7 @@ class PolyDecay(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def make_lr_schedule(name, base_learning_rate, total_steps=None, **kwargs):
-    """One of `SCHEDULES` by name, for a config switch (reference_spec 8.1).
+    """One of `SCHEDULES` by name, for a config switch (`--lr_schedule`).
 
     Args:
         name: "constant" (SVF code as run), "cosine" (SVF paper) or "poly"

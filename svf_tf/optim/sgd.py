@@ -1,4 +1,4 @@
-"""SGD with PyTorch's semantics and per-variable learning-rate multipliers (reference_spec 5.3).
+"""SGD with PyTorch's semantics and per-variable learning-rate multipliers (`torch.optim.SGD`).
 
 Keras' `SGD(momentum=...)` keeps `v <- m*v - lr*g; w <- w + v` (the learning
 rate is folded into the velocity, so a changing learning rate acts
@@ -10,7 +10,9 @@ and the SVF code use, does for every parameter that has a gradient:
     buf <- m * buf + g         (dampening 0, no Nesterov)
     w   <- w - lr * buf
 
-`TorchSGD` implements exactly this (keras_tf_notes 2.2).
+`TorchSGD` implements exactly this (Keras 3 applies `weight_decay` decoupled
+for every optimizer, SGD included: `Optimizer._apply_weight_decay` in
+`keras/src/optimizers/base_optimizer.py`).
 """
 
 import re
@@ -30,7 +32,8 @@ class TorchSGD(keras.optimizers.Optimizer):
     `lr_multipliers` that matches it (1.0 when none does). A rule is a regex,
     searched in the variable's path (`variable.path`, e.g.
     "layer3/conv2/svf_s"; `variable.name` for a plain `tf.Variable`), or a
-    predicate `fn(variable) -> bool`. The SVF recipe (reference_spec 5.2) runs
+    predicate `fn(variable) -> bool`. The SVF recipe (SVF code `model/aspp.py`,
+    `OneModel.get_optim`: layer2-4 groups at `LR/10`) runs
     the backbone singular values at 1/10 of the heads' rate:
     `lr_multipliers={r"svf_s$": 0.1}`. The PFENet/BAM "x10" rule scales every
     group alike, so it belongs in the schedule (`PolyDecay(scale=10)`), not

@@ -6,14 +6,11 @@ summaries, non-finite guard, periodic checkpoints), evaluation (the task's
 validation, best checkpoint and the task's best-model files, early
 stopping), summary.
 
-What is specific to an experiment lives in its task (Model Garden's Task):
-`FewShotTask` (episodic meta-training, `train`) and `BaseLearnerTask`
-(BAM's stage-1 PSPNet, `svf_tf.tasks.base_learner.train_base`). A task
-provides `mode`, `steps_per_epoch()`, `build_model()`,
-`build_optimizer(model, total_steps)`, `describe(...)`,
-`train_dataset(epoch)`, `make_train_step(...)`, `make_validation(model)`,
-`metric_names`, `make_epoch_metrics(model)`, `on_new_best(model, run_dir)`
-and `summary_fields()`.
+What is specific to one kind of training lives in its task, an
+implementation of `svf_tf.tasks.task.Task` (Model Garden's Task):
+`FewShotTask` (episodic meta-training, `--mode=train`) and
+`BaseLearnerTask` (BAM's stage 1, `--mode=train_base`). The loop calls
+only the hooks that class declares.
 """
 
 import math
@@ -26,29 +23,11 @@ import tensorflow as tf
 
 from svf_tf.runs.checkpointing import TrainingCheckpoint
 from svf_tf.runs.run_files import write_json
-from svf_tf.tasks.few_shot import FewShotTask, trainable_counts
+from svf_tf.tasks.task import trainable_counts
 
 
 class NonFiniteLossError(FloatingPointError):
     """The loss became NaN or infinite; the run stopped before saving it."""
-
-
-def train(config, strategy, log=print, checkpoint_every=500):
-    """Trains `config`'s model episodically and returns the run summary.
-
-    Args:
-        config: an `ExperimentConfig`.
-        strategy: a `tf.distribute.Strategy`; the model and optimizer are
-            built in its scope and the loss is averaged over the global batch.
-        log: callable taking one line of text.
-        checkpoint_every: also checkpoint every this many steps inside an
-            epoch (a killed run loses at most that much work).
-
-    Returns:
-        The summary dict, also written to `<work_dir>/summary.json`.
-    """
-    return run_training(FewShotTask(config, log), strategy, log=log,
-                        checkpoint_every=checkpoint_every)
 
 
 def run_training(task, strategy, *, log=print, checkpoint_every=500):

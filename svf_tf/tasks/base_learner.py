@@ -1,8 +1,11 @@
-"""`--mode=train_base`: BAM's stage 1, a PSPNet on the fold's base classes (reference_spec 4.5).
+"""`--mode=train_base`: BAM's stage 1, a PSPNet on the fold's base classes.
 
-`BaseLearnerTask` is the stage-1 counterpart of `FewShotTask`; the loop,
+BAM `train_base.py` with `model/PSPNet.py` (`OneModel`) and `config/*_base.yaml`.
+
+`BaseLearnerTask` is the stage-1 sibling of `FewShotTask` (both implement
+`svf_tf.tasks.task.Task`); the loop,
 checkpoints, resume, progress bar, per-epoch log line, TensorBoard and
-summary.json are the shared `trainer.run_training`. Besides the usual
+summary.json are the shared `svf_tf.runs.trainer.run_training`. Besides the usual
 `latest/` and `best/` checkpoints, every new best writes the two files
 stage 2 takes (`base_learner_weights`):
 
@@ -20,17 +23,17 @@ from svf_tf.data.lists.list_files import derived_pairs, read_list_file, resolve
 from svf_tf.data.transforms.presets import augment_config
 from svf_tf.metrics.base_class_iou import evaluate_base_classes
 from svf_tf.models.losses import masked_cross_entropy
-from svf_tf.runs.trainer import run_training
 from svf_tf.tasks.base_learner_data import make_base_train_dataset, make_base_val_dataset
-from svf_tf.tasks.few_shot import FewShotTask
+from svf_tf.tasks.task import Task
 from svf_tf.weights.base_learner import build_stage1_model, save_stage1_weights
 
 
-class BaseLearnerTask(FewShotTask):
+class BaseLearnerTask(Task):
     """BAM's stage-1 PSPNet on the base classes of a fold.
 
     - Data: the whole train list, without the dagger filter or the
-      2048-pixel rule (BAM's `BaseData`), labels remapped to base indices (reference_spec 1.9),
+      2048-pixel rule (BAM's `BaseData`), labels remapped to base indices (BAM
+      `util/get_mulway_base_data.py`; `svf_tf.data.lists.base_annotation`),
       the stage-1 augmentation preset at `--train_size` (417 in the
       reference); see `base_data`.
     - Model: `build_pspnet_model` on `build_backbone(..., finetune="full")`
@@ -73,6 +76,7 @@ class BaseLearnerTask(FewShotTask):
 
     def __init__(self, config, log=print):
         super().__init__(config, log)
+        self._lists = {}
         self.classes = fold_classes(config.dataset, config.fold, coco_split=config.coco_split)
         self.num_classes = len(self.classes.base) + 1
         self.augment = augment_config(f"bam_base_{config.dataset}",
@@ -98,10 +102,6 @@ class BaseLearnerTask(FewShotTask):
         if split == "val" and self.config.val_images:
             items = items[:self.config.val_images]
         return items
-
-    def fold_lists(self, split):
-        raise ValueError(f"internal: stage 1 reads whole lists (split_items), not the {split!r} "
-                         "fold lists.")
 
     def num_train_images(self):
         return len(self.split_items("train"))
@@ -148,9 +148,6 @@ class BaseLearnerTask(FewShotTask):
         predict, dataset = self.make_predict_fn(model), self.val_dataset()
         return lambda: evaluate_base_classes(predict, dataset)
 
-    def make_epoch_metrics(self, model):
-        return dict
-
     def on_new_best(self, model, run_dir):
         paths = save_stage1_weights(model, os.path.join(run_dir, "best"))
         self.log(f"stage-2 files: --base_learner={paths[0]} --weights={paths[1]}")
@@ -170,8 +167,3 @@ class BaseLearnerTask(FewShotTask):
             },
         }
 
-
-def train_base(config, strategy, log=print, checkpoint_every=500):
-    """Trains BAM's stage 1 for `config`; returns the run summary (see `BaseLearnerTask`)."""
-    return run_training(BaseLearnerTask(config, log), strategy, log=log,
-                        checkpoint_every=checkpoint_every)

@@ -1,4 +1,6 @@
-"""`tf.data` pipelines of BAM's stage 1: images with base annotations (reference_spec 1.9, 2).
+"""`tf.data` pipelines of BAM's stage 1: images with base annotations.
+
+BAM `util/dataset.py` (`BaseData`) with the labels of `util/get_mulway_base_data.py`.
 
 Training uses the fold's whole train list without the novel-image (dagger)
 filter, as BAM's `BaseData`; each label is remapped on the fly
@@ -11,7 +13,7 @@ these labels. Sample i of epoch e draws from `train_episode_rng(seed, e, i)`,
 so the data are the same for any parallelism or replica count.
 
 Validation resizes every image of a list to the test canvas
-(`test_transforms.resize_and_pad`, label padding 255).
+(`svf_tf.data.transforms.evaluation.resize_and_pad`, label padding 255).
 
 Element keys: `image` [B,S,S,3] float32 (normalised), `label` [B,S,S] int32.
 """

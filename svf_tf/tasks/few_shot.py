@@ -1,36 +1,30 @@
-"""`FewShotTask`: data, model, optimizer and steps of one few-shot experiment.
+"""`FewShotTask`: data, model, loss and validation of episodic meta-training (`--mode=train`).
 
 The task owns what is specific to few-shot segmentation (Model Garden's
-Task); `trainer.py` owns the loop, checkpoints and summaries.
+Task); `svf_tf.runs.trainer.run_training` owns the loop, checkpoints and
+summaries. The hooks are declared by `svf_tf.tasks.task.Task`.
 """
 
-import math
 import os
 
-import keras
-import numpy as np
 import tensorflow as tf
 
-from svf_tf.constants import IGNORE_LABEL
-from svf_tf.data import build_fold_lists, ensure_synthetic_dataset
 from svf_tf.data.cache import svf_tf_cache_dir
 from svf_tf.data.episodes.episode_files import episode_file_name, load_or_create_test_episodes
 from svf_tf.data.lists.class_splits import fold_classes
+from svf_tf.data.lists.fold_lists import build_fold_lists
 from svf_tf.data.pipeline import make_test_dataset, make_train_dataset
 from svf_tf.data.synthetic.dataset import GENERATOR_VERSION as SYNTHETIC_GENERATOR_VERSION
 from svf_tf.data.transforms.presets import augment_config
-from svf_tf.layers.svf_factorization import SVFFactorization
 from svf_tf.metrics.evaluation import evaluate_episodes
 from svf_tf.models.build_model import build_fsss_model
 from svf_tf.models.losses import fsss_loss
-from svf_tf.optim.lr_schedules import make_lr_schedule
-from svf_tf.optim.sgd import TorchSGD
-from svf_tf.surgery import save_svf_weights
-from svf_tf.surgery.layer_paths import iter_layers
+from svf_tf.surgery.svf_weights import save_svf_weights
+from svf_tf.tasks.task import Task, svf_layers
 from svf_tf.weights.base_learner import load_base_learner
 
 
-class FewShotTask:
+class FewShotTask(Task):
     """Builds and runs one experiment described by an `ExperimentConfig`.
 
     Args:
@@ -38,18 +32,12 @@ class FewShotTask:
         log: callable taking one line of text.
     """
 
-    #: The `--mode` this task trains for (the run summary's "mode").
     mode = "train"
-    #: Validation report keys recorded per epoch, with their log labels;
-    #: "miou" selects the best checkpoint.
     metric_names = {"miou": "val mIoU", "fb_iou": "FB-IoU"}
-    #: The batch key of the training labels (the loss averages over its valid pixels).
     label_key = "query_mask"
 
     def __init__(self, config, log=print):
-        self.config = config
-        self.log = log
-        self._data_root = None
+        super().__init__(config, log)
         self.augment = augment_config(config.dataset, crop_size=config.train_size,
                                       test_size=config.test_size,
                                       scale_range=config.scale_range)
@@ -59,29 +47,6 @@ class FewShotTask:
         self._episode_file = None
 
     # Data.
-    @property
-    def data_root(self):
-        """The dataset directory, resolved (and the synthetic one generated) on first use."""
-        if self._data_root is None:
-            self._data_root = self._resolve_data_root()
-        return self._data_root
-
-    def _resolve_data_root(self):
-        config = self.config
-        if not config.synthetic and not config.data_root:
-            raise ValueError(
-                "No dataset: give --data_root (VOCdevkit/VOC2012 for Pascal, the COCO 2014 "
-                "folder for COCO) or --synthetic for the built-in synthetic dataset.")
-        if config.synthetic:
-            root = None if config.cache_dir is None else os.path.join(config.cache_dir,
-                                                                      "synthetic_pascal")
-            return ensure_synthetic_dataset(root)
-        if not os.path.isdir(config.data_root):
-            raise FileNotFoundError(
-                f"Dataset root {config.data_root!r} does not exist; point --data_root at "
-                "VOCdevkit/VOC2012 (Pascal) or the COCO 2014 folder, or use --synthetic.")
-        return config.data_root
-
     def fold_lists(self, split):
         if split not in self._lists:
             config = self.config
@@ -95,16 +60,6 @@ class FewShotTask:
     def num_train_images(self):
         """Training images per epoch (one episode each)."""
         return len(self.fold_lists("train").items)
-
-    def steps_per_epoch(self):
-        steps = self.num_train_images() // self.config.batch_size
-        if self.config.steps_per_epoch:
-            steps = min(steps, self.config.steps_per_epoch)
-        if steps < 1:
-            raise ValueError(
-                f"The fold's {self.num_train_images()} training images do not fill "
-                f"one batch of {self.config.batch_size}; lower --batch_size.")
-        return steps
 
     def train_dataset(self, epoch):
         config = self.config
@@ -151,26 +106,6 @@ class FewShotTask:
             **head_options)
         return model
 
-    def backbone_variable_ids(self, model):
-        """Ids of the trainable variables that belong to a backbone (lr ratio applies)."""
-        ids = set()
-        for layer in model.layers:
-            if isinstance(layer, keras.Model) and "backbone" in layer.name:
-                ids.update(id(v) for v in layer.trainable_variables)
-        return ids
-
-    def build_optimizer(self, model, total_steps):
-        config = self.config
-        kwargs = {"scale": config.poly_multiplier} if config.lr_schedule == "poly" else {}
-        schedule = make_lr_schedule(config.lr_schedule, config.lr, total_steps=total_steps,
-                                    **kwargs)
-        backbone_ids = self.backbone_variable_ids(model)
-        optimizer = TorchSGD(
-            learning_rate=schedule, momentum=config.momentum, weight_decay=config.weight_decay,
-            lr_multipliers=[(lambda v: id(v) in backbone_ids, config.backbone_lr_ratio)])
-        optimizer.build(model.trainable_variables)
-        return optimizer
-
     def model_inputs(self, model, batch):
         return {t.name.split(":")[0]: batch[t.name.split(":")[0]] for t in model.inputs}
 
@@ -178,42 +113,6 @@ class FewShotTask:
         """The loss dict ("loss" is the total) of one local training batch."""
         outputs = model(self.model_inputs(model, batch), training=True)
         return fsss_loss(self.config.method, outputs, batch)
-
-    def make_train_step(self, model, optimizer, strategy):
-        """A `tf.function` running one distributed training step.
-
-        The loss is the mean over the valid pixels of the *global* batch: each
-        replica weights its local mean by its share of the valid pixels
-        (`batch[self.label_key] != 255`), so the summed gradients, and the
-        result, do not depend on the replica count.
-        """
-        variables = model.trainable_variables
-
-        def local_gradients(batch):
-            with tf.GradientTape() as tape:
-                losses = self.compute_losses(model, batch)
-            grads = tape.gradient(losses["loss"], variables)
-            valid = tf.reduce_sum(tf.cast(batch[self.label_key] != IGNORE_LABEL, tf.float32))
-            return losses, grads, valid
-
-        if self.config.jit_compile:
-            local_gradients = tf.function(local_gradients, jit_compile=True)
-
-        def replica_step(batch):
-            losses, grads, valid = local_gradients(batch)
-            total = tf.distribute.get_replica_context().all_reduce("sum", valid)
-            share = valid / tf.maximum(total, 1.0)
-            grads = [None if g is None else g * share for g in grads]
-            optimizer.apply_gradients(zip(grads, variables, strict=True))
-            return {name: value * share for name, value in losses.items()}
-
-        @tf.function
-        def train_step(distributed_batch):
-            per_replica = strategy.run(replica_step, args=(distributed_batch,))
-            return {name: strategy.reduce("sum", value, axis=None)
-                    for name, value in per_replica.items()}
-
-        return train_step
 
     def make_predict_fn(self, model):
         inputs = [t.name.split(":")[0] for t in model.inputs]
@@ -227,9 +126,6 @@ class FewShotTask:
             return model(feed, training=False)["logits"]
 
         return predict
-
-    def total_steps(self):
-        return self.config.epochs * self.steps_per_epoch()
 
     # Hooks of the shared training loop (svf_tf/runs/trainer.py).
     def describe(self, svf_trainable, other_trainable, steps_per_epoch, replicas):
@@ -245,15 +141,9 @@ class FewShotTask:
         test_data, self._episode_file = self.test_dataset(self.config.eval_seeds[0])
         return lambda: evaluate_episodes(predict, test_data, self.num_novel, verbose=0)
 
-    def make_epoch_metrics(self, model):
-        """`fn() -> dict`: drift of the singular values since this call."""
-        layers = _svf_layers(model)
-        initial = {id(layer): np.asarray(layer.singular_values) for layer in layers}
-        return lambda: _singular_value_drift(layers, initial)
-
     def on_new_best(self, model, run_dir):
         """Writes the best model's SVF adapter (SVF runs)."""
-        if _svf_layers(model):
+        if svf_layers(model):
             save_svf_weights(model, os.path.join(run_dir, "best", "adapter.svf.npz"))
 
     def summary_fields(self):
@@ -268,23 +158,3 @@ class FewShotTask:
             },
         }
 
-
-def _svf_layers(model):
-    return [layer for _, layer in iter_layers(model) if isinstance(layer, SVFFactorization)]
-
-
-def _singular_value_drift(layers, initial):
-    """Mean and max relative change of the singular values since the start."""
-    ratios = [np.asarray(layer.singular_values) / np.maximum(initial[id(layer)], 1e-12)
-              for layer in layers]
-    if not ratios:
-        return {}
-    ratios = np.concatenate(ratios)
-    return {"svf/mean_ratio": float(ratios.mean()),
-            "svf/max_abs_change": float(np.abs(ratios - 1.0).max())}
-
-
-def trainable_counts(model):
-    """(SVF factor values, all other values) that train in `model`."""
-    svf = sum(math.prod(v.shape) for v in model.trainable_variables if "svf_" in v.path)
-    return svf, sum(math.prod(v.shape) for v in model.trainable_variables) - svf

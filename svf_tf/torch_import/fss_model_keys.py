@@ -6,7 +6,7 @@ ReLU, 2 the Dropout2d). Conv + ReLU Sequentials hold their conv at index 0;
 two-conv residual blocks at 0 and 2; classifiers [3x3 conv, ReLU, Dropout2d,
 1x1 conv] at 0 and 3.
 
-Meta learner of the SVF baseline ([SVFC] model/aspp.py) and BAM:
+Meta learner of the SVF baseline (SVF code `model/aspp.py`, `OneModel`) and BAM:
 
 | PyTorch key                          | Keras variable                            |
 |--------------------------------------|-------------------------------------------|
@@ -25,14 +25,15 @@ BAM only: `learner_base.*` (`pspnet_keys`), `gram_merge.weight` and
 (2,)), `kshot_rw.0/.2.weight/bias` (shot > 1; 1x1 convs on [B, K, 1, 1] ->
 kshot_rw/kshot_rw_1, kshot_rw/kshot_rw_2 Dense). The SVF baseline builds
 `kshot_rw` for shot > 1 but never uses it (its shot weights are all ones),
-so it is skipped. The SVF code's BAM ([SVFC] model/BAM.py) also registers
+so it is skipped. The SVF code's BAM (`model/BAM.py`, `OneModel.__init__`) also registers
 the stage-1 backbone as `layer0p..layer4p`, the copy that feeds the base
 learner: without SVF these are the same modules as layer0..4 (checked equal
 and skipped); after SVF training layer0..4 hold the tuned (merged) weights
 and layer0p..4p the untouched ones, which a one-backbone Keras BAM cannot
 hold, so they are reported as unplaced with a hint.
 
-PFENet ([PFE] model/PFENet.py = [SVFC] model/pfenet.py), bin i:
+PFENet (PFENet `model/PFENet.py`, `PFENet`; the same keys in the SVF code's
+`model/pfenet.py`, `OneModel`), bin i:
 
 | PyTorch key                          | Keras variable                            |
 |--------------------------------------|-------------------------------------------|
@@ -65,7 +66,7 @@ _BETA = re.compile(r"beta_conv\.(\d+)\.([02])\.(\w+)")
 _INNER_CLS = re.compile(r"inner_cls\.(\d+)\.([03])\.(\w+)")
 _MERGE = re.compile(r"(gram_merge|cls_merge)\.weight")
 _KSHOT = re.compile(r"kshot_rw\.([02])\.(weight|bias)")
-# [SVFC] BAM: layer{i}p = the untouched stage-1 backbone feeding the base learner.
+# SVF code's BAM: layer{i}p = the untouched stage-1 backbone feeding the base learner.
 _BASE_BACKBONE = re.compile(r"layer([0-4])p\.(.+)")
 BASE_BACKBONE_HINT = (
     "layer{i}p is BAM+SVF's untouched stage-1 copy that feeds the base learner, and layer{i} "
@@ -99,17 +100,17 @@ def _aspp_placement(key: str):
 
 
 def baseline_placement(key: str, backbone_placement):
-    """Where a tensor of the SVF baseline ([SVFC] model/aspp.py) goes in the Keras baseline."""
+    """Where a tensor of the SVF baseline (SVF code `model/aspp.py`) goes in the Keras baseline."""
     if key.startswith("kshot_rw."):
         return Skip("built by the SVF baseline for shot > 1 but unused: its shot weights are "
-                    "all ones (reference_spec 4.3)")
+                    "all ones (SVF code model/aspp.py, OneModel.forward)")
     if key.startswith("ASPP_meta."):
         return _aspp_placement(key)
     return _shared_placement(key, backbone_placement)
 
 
 def bam_placement(key: str, backbone_placement):
-    """Where a tensor of a trained BAM model ([BAM] model/BAM.py) goes in the Keras BAM."""
+    """Where a tensor of a trained BAM model (BAM `model/BAM.py`) goes in the Keras BAM."""
     if key.startswith("learner_base."):
         return bam_base_learner_placement(key)
     if match := _BASE_BACKBONE.fullmatch(key):

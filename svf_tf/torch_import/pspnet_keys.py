@@ -1,7 +1,8 @@
 """PyTorch keys of BAM's stage-1 PSPNet (backbone + PPM + cls) -> `build_pspnet_model`.
 
 BAM's `best.pth` (`initmodel/PSPNet/{dataset}/split{k}/{vgg|resnet50}/best.pth`,
-reference_spec 4.5) holds `{"state_dict": {"module.<key>": tensor}}` with:
+written by `train_base.py`, loaded in `model/BAM.py` `OneModel.__init__`)
+holds `{"state_dict": {"module.<key>": tensor}}` with:
 
 | PyTorch key                           | Keras variable                               |
 |---------------------------------------|----------------------------------------------|

@@ -1,6 +1,7 @@
 """PyTorch keys of the deep-stem ResNet-50 ("resnet50_v2") -> our backbone's variables.
 
-Two spellings of the same network occur (reference_spec 4.1):
+Two spellings of the same network occur (BAM/PFENet `model/resnet.py`
+`ResNet`, and the `layer0` Sequential their models build from it):
 
 | PyTorch key                               | Keras variable                      |
 |-------------------------------------------|-------------------------------------|

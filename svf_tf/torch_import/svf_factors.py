@@ -1,7 +1,7 @@
 """Merging the SVF authors' decomposed convs back into plain conv weights.
 
-A model trained with SVF in the authors' PyTorch code (svf.py, reference_spec
-5.5) saves every decomposed conv `X` as three tensors: `X.conv_V.weight`
+A model trained with SVF in the authors' PyTorch code (`model/svf.py`,
+`SVD_Conv2d`) saves every decomposed conv `X` as three tensors: `X.conv_V.weight`
 (rank, in, kh, kw), `X.vector_S` (1, rank, 1, 1) and `X.conv_U.weight`
 (out, rank, 1, 1), plus `X.conv_U.bias` when the conv had a bias (VGG). The
 layer computes conv_U(conv_V(x) * S), which is the single conv

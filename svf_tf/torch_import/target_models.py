@@ -27,7 +27,7 @@ FSS_TARGETS = ("baseline", "pfenet", "bam")
 MODEL_TARGETS = ("pspnet", *FSS_TARGETS)
 TARGETS = (*BACKBONE_TARGETS, *MODEL_TARGETS)
 DILATIONS = ("all_blocks", "torchvision")
-# Base classes without background, per dataset (reference_spec 1.9).
+# Base classes without background, per dataset (BAM `util/util.py`, `get_train_val_set`).
 BASE_CLASSES = {"pascal": PASCAL_BASE_CLASSES, "coco": COCO_BASE_CLASSES}
 
 

@@ -2,7 +2,8 @@
 
 torchvision's `vgg16_bn.features` is one Sequential of conv, BN, ReLU
 triples and max-pools (config "D"): conv k sits at index k, its BN at k + 1.
-The k-th conv is Keras' k-th conv in block order (reference_spec 4.1):
+The k-th conv is Keras' k-th conv in block order (`get_vgg16_layer` in BAM
+`model/PSPNet.py` splits `features` into layer0..layer4):
 
 | PyTorch key (vgg16_bn.pth)  | whole-model key   | Keras variable          |
 |-----------------------------|-------------------|-------------------------|

@@ -1,6 +1,6 @@
 """BAM's stage-1 weights files: written by `--mode=train_base`, read by `--base_learner`.
 
-Stage 1 (reference_spec 4.5) trains a PSPNet; stage 2 needs its backbone
+Stage 1 (BAM `train_base.py`, `model/PSPNet.py`) trains a PSPNet; stage 2 needs its backbone
 (`--weights=`) and its PPM + classifier head, BAM's frozen `learner_base`
 (`--base_learner=`). Both come as Keras `.weights.h5` files:
 

@@ -27,7 +27,7 @@ _KERAS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
 
 # The `include_top=False` ("notop") files, with the URLs and md5 hashes that
 # keras/src/applications/resnet.py (WEIGHTS_HASHES["resnet50"][1]) and
-# vgg16.py use; tests/backbones/test_pretrained_weights.py checks they agree.
+# vgg16.py use; tests/weights/test_pretrained.py checks they agree.
 KERAS_IMAGENET_WEIGHTS = {
     "resnet50": KerasWeightsFile(
         "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",

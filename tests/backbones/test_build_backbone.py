@@ -10,7 +10,7 @@ import tensorflow as tf
 from svf_tf import SVFConv2D
 from svf_tf.backbones import FinetuneSpec, StopGradient, build_backbone
 from tests.backbones.backbone_helpers import images, keras_application, numpy_features
-from tests.helpers import relative_error
+from tests.helpers import assert_keras_file_round_trip, relative_error
 
 
 def _stage(layer_name):
@@ -88,7 +88,7 @@ def test_svf_default_trains_exactly_the_singular_values_of_layer2_to_layer4(resn
     expected = sum(min(int(np.prod(layer.kernel.shape[:-1])), layer.kernel.shape[-1])
                    for layer in plain.layers
                    if isinstance(layer, keras.layers.Conv2D) and _stage(layer.name) >= 2)
-    assert expected == 12544  # reference_spec 5.5
+    assert expected == 12544  # layer2 1,792 + layer3 5,120 + layer4 5,632 singular values
     assert _trainable_count(svf) == expected
     assert {v.name for v in svf.trainable_variables} == {"svf_s"}
     trained = {layer.name for layer in svf.layers if layer.trainable_variables}
@@ -151,7 +151,7 @@ def vgg16_bn_svf():
 
 
 def test_vgg16_bn_svf_counts_and_first_conv_rank(vgg16_bn_svf):
-    assert _trainable_count(vgg16_bn_svf) == 3840  # reference_spec 5.5: 768 + 1536 + 1536
+    assert _trainable_count(vgg16_bn_svf) == 3840  # layer2-4 full ranks: 768 + 1536 + 1536
     # Default rank_multiple 4 as the authors' code: the 3*3*3 = 27 RGB conv keeps 24.
     ranks = {layer.name: layer.svf_rank for layer in vgg16_bn_svf.layers
              if isinstance(layer, SVFConv2D)}
@@ -189,11 +189,18 @@ def test_bn_mode_training_step_keeps_running_statistics():
 
 def test_full_mode_back_propagates_to_the_image():
     backbone = build_backbone("vgg16", finetune="full")
+    assert _stop_gradients(backbone) == []
+    # VGG16's 13 3x3 convs with bias (configuration D of the VGG paper, Table 1).
+    widths = [3, 64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]
+    expected = sum(9 * c_in * c_out + c_out for c_in, c_out in zip(widths[:-1], widths[1:],
+                                                                  strict=True))
+    assert expected == 14_714_688 and _trainable_count(backbone) == expected
     x = tf.constant(images(9))
     with tf.GradientTape() as tape:
         tape.watch(x)
         loss = tf.reduce_sum(backbone(x)["layer0"])
-    assert tape.gradient(loss, x) is not None
+    gradient = tape.gradient(loss, x)
+    assert gradient.shape == x.shape and float(tf.reduce_max(tf.abs(gradient))) > 0
 
 
 def test_resnet_part_finetune_by_conv_kind_table6():
@@ -211,21 +218,15 @@ def test_two_named_backbones_in_one_model_and_keras_file_round_trip(vgg16_bn_svf
     model = keras.Model(image, [vgg16_bn_svf(image)["layer4"], base(image)["layer4"]])
     assert [layer.name for layer in model.layers[1:]] == ["meta", "base"]
     # The whole SVF backbone (SVFConv2D, FrozenBatchNormalization, StopGradient).
-    x = images(17)
-    expected = numpy_features(vgg16_bn_svf, x)
-    vgg16_bn_svf.save(tmp_path / "meta.keras")
-    loaded = keras.saving.load_model(tmp_path / "meta.keras")
+    loaded = assert_keras_file_round_trip(vgg16_bn_svf, images(17), tmp_path / "meta.keras")
     assert [type(layer) for layer in loaded.layers] == [type(layer)
                                                        for layer in vgg16_bn_svf.layers]
-    features = numpy_features(loaded, x)
-    for key in expected:
-        np.testing.assert_array_equal(features[key], expected[key])
     assert _trainable_count(loaded) == 3840
     assert _stop_gradients(loaded) == ["layer0_stop_gradient", "layer1_stop_gradient"]
 
 
 def test_layer4_can_run_on_other_layer3_features(vgg16_bn_svf):
-    # The heads mask the support's layer3 before layer4 (reference_spec 4.2 step 2):
+    # The heads mask the support's layer3 before layer4 (PFENet `PFENet.forward`):
     # a model between two endpoints shares the backbone's layers and weights.
     layer4 = keras.Model(vgg16_bn_svf.output["layer3"], vgg16_bn_svf.output["layer4"])
     assert {id(v) for v in layer4.trainable_variables} <= {

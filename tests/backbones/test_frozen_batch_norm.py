@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from svf_tf.backbones import FrozenBatchNormalization
-from tests.helpers import assert_config_round_trip, assert_keras_file_round_trip
+from tests.helpers import run_layer_test
 
 
 def _frozen_bn(channels=6, epsilon=1e-5, seed=0):
@@ -62,17 +62,10 @@ def test_in_a_model_called_with_training_true():
                                atol=1e-5)
 
 
-def test_config_round_trip():
-    bn = FrozenBatchNormalization(epsilon=1e-5, momentum=0.9, name="frozen")
-    assert_config_round_trip(bn)
-    assert FrozenBatchNormalization.from_config(bn.get_config()).epsilon == 1e-5
-
-
-def test_keras_file_round_trip(tmp_path):
-    inputs = keras.Input((4, 4, 6))
-    bn = FrozenBatchNormalization(epsilon=1e-5)
-    model = keras.Model(inputs, bn(inputs))
-    bn.set_weights(_frozen_bn().get_weights())
+def test_layer_harness():
     x = np.random.default_rng(4).normal(size=(2, 4, 4, 6)).astype("float32")
-    loaded = assert_keras_file_round_trip(model, x, tmp_path / "bn.keras")
-    assert isinstance(loaded.layers[-1], FrozenBatchNormalization)
+    # gamma and beta train (6 each); the running mean and variance never do.
+    bn, (out,) = run_layer_test(_frozen_bn, x, expected_trainable=2, expected_non_trainable=2,
+                                expected_params=(12, 12), expected_output_shapes=(2, 4, 4, 6))
+    np.testing.assert_allclose(out, _inference_formula(bn, x), rtol=1e-5, atol=1e-5)
+    assert FrozenBatchNormalization.from_config(bn.get_config()).epsilon == 1e-5

@@ -1,4 +1,4 @@
-"""ResNet-50 backbone against `keras.applications.ResNet50` and reference_spec 4.1."""
+"""ResNet-50 backbone against `keras.applications.ResNet50` and the references' dilations."""
 
 import keras
 import numpy as np
@@ -19,9 +19,10 @@ from tests.helpers import relative_error
 KERAS_STAGE_ENDS = ["pool1_pool", "conv2_block3_out", "conv3_block4_out", "conv4_block6_out",
                     "conv5_block3_out"]
 CHANNELS = [64, 256, 512, 1024, 2048]
-# reference_spec 4.1, feature sizes at output stride 8.
+# Feature sizes at output stride 8 of BAM/PFENet's ResNet-50 (473 -> 60, 641 -> 81).
 REFERENCE_SIZES = {473: [119, 119, 60, 60, 60], 641: [161, 161, 81, 81, 81]}
-# Dilation of conv{4,5}_block{b}_2_conv, from the reference description (D1, D2).
+# Dilation of conv{4,5}_block{b}_2_conv: D1 = BAM `model/PSPNet.py` (`OneModel.__init__`),
+# D2 = the SVF code's `model/module/resnet.py` (`replace_stride_with_dilation`).
 EXPECTED_RATES = {"all_blocks": {4: [2] * 6, 5: [4] * 3},
                   "torchvision": {4: [1, 2, 2, 2, 2, 2], 5: [2, 4, 4]}}
 

@@ -1,4 +1,4 @@
-"""VGG16 / VGG16-BN backbone against `keras.applications.VGG16` and reference_spec 4.1."""
+"""VGG16 / VGG16-BN backbone against `keras.applications.VGG16` and BAM `model/vgg.py`."""
 
 import keras
 import numpy as np

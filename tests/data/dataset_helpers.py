@@ -1,8 +1,8 @@
 """Helpers for the dataset tests: one tiny synthetic dataset, and an independent list count.
 
-`reference_fold_lists` re-implements the list rule of reference_spec §1.4
-directly with cv2 + numpy over the label files, written from the spec and
-sharing no code with `svf_tf.data.lists.fold_lists`.
+`reference_fold_lists` re-implements the list rule of BAM `util/dataset.py`
+(`make_dataset`) directly with cv2 + numpy over the label files, written
+from that function and sharing no code with `svf_tf.data.lists.fold_lists`.
 """
 
 import atexit
@@ -36,7 +36,7 @@ def list_pairs(root: str, split: str):
 
 
 def reference_fold_lists(root, pairs, novel, split, dagger):
-    """The §1.4 rule written out: returns (items, {class: pool}) with relative paths."""
+    """`make_dataset`'s rule written out: returns (items, {class: pool}) with relative paths."""
     novel = set(novel)
     target = set(range(1, 21)) - novel if split == "train" else novel
     items, pools = [], {c: [] for c in sorted(target)}

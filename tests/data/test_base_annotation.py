@@ -1,4 +1,4 @@
-"""BAM base annotations (reference_spec §1.9) on hand-computed cases."""
+"""BAM base annotations (`util/get_mulway_base_data.py`) on hand-computed cases."""
 
 import os
 

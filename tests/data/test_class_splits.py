@@ -1,10 +1,10 @@
-"""Fold class splits against the tables of reference_spec §1.1 and §1.2 (typed in here)."""
+"""Fold class splits against BAM `util/dataset.py` (`SemData.__init__`), typed in here."""
 
 import pytest
 
 from svf_tf.data import NUM_CLASSES, fold_classes
 
-# reference_spec §1.1: (novel, base in sub_list order).
+# Pascal-5i: (novel `sub_val_list`, base in `sub_list` order).
 PASCAL = {
     0: ((1, 2, 3, 4, 5), (6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20)),
     1: ((6, 7, 8, 9, 10), (1, 2, 3, 4, 5, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20)),
@@ -12,7 +12,7 @@ PASCAL = {
     3: ((16, 17, 18, 19, 20), (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)),
 }
 
-# reference_spec §1.2, use_split_coco=True: novel ids i+1, i+5, ..., i+77.
+# COCO-20i, use_split_coco=True: novel ids i+1, i+5, ..., i+77.
 COCO_INTERLEAVED_NOVEL = {
     0: (1, 5, 9, 13, 17, 21, 25, 29, 33, 37, 41, 45, 49, 53, 57, 61, 65, 69, 73, 77),
     1: (2, 6, 10, 14, 18, 22, 26, 30, 34, 38, 42, 46, 50, 54, 58, 62, 66, 70, 74, 78),
@@ -57,7 +57,7 @@ def test_coco_split_is_ignored_for_pascal():
 
 
 def test_base_learner_index_example():
-    # §1.9: a base class's base-learner index is its position in sub_list plus 1.
+    # BAM `util/get_mulway_base_data.py`: base-learner index = position in sub_list + 1.
     assert fold_classes("pascal", 1).base.index(11) + 1 == 6
     assert fold_classes("coco", 0).base.index(80) + 1 == 60
 

@@ -1,4 +1,4 @@
-"""Episode sampling and saved test-episode files (reference_spec §1.5-§1.7)."""
+"""Episode sampling and saved test-episode files (BAM `SemData.__getitem__`, `validate`)."""
 
 import dataclasses
 import json

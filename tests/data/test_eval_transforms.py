@@ -1,4 +1,4 @@
-"""Test-time resize/pad and the evaluation label (reference_spec §2.2, §2.3)."""
+"""Test-time resize/pad and the evaluation label (BAM `Resize`, `validate` with ori_resize)."""
 
 import cv2
 import numpy as np

@@ -1,4 +1,4 @@
-"""build_fold_lists: the §1.4 rule, the † filter, caching, and bad input."""
+"""build_fold_lists: BAM's `make_dataset` rule, the † filter, caching, and bad input."""
 
 import os
 

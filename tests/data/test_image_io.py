@@ -73,7 +73,7 @@ def test_read_label_palette_png_gives_raw_indices(tmp_path):
     image.putpalette(palette)
     path = str(tmp_path / "voc.png")
     image.save(path)
-    # What a colour-converting reader gets (pitfall 20): not the indices.
+    # What a colour-converting reader gets: not the indices.
     assert not np.array_equal(cv2.imread(path, cv2.IMREAD_GRAYSCALE), indices)
     assert np.array_equal(read_label(path), indices)
 

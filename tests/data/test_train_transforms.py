@@ -1,4 +1,4 @@
-"""Training augmentation ops against hand-computed cases (reference_spec §2.1)."""
+"""Training augmentation ops against hand-computed cases (BAM `util/transform.py`)."""
 
 import cv2
 import numpy as np
@@ -260,7 +260,7 @@ class ScriptedRng:
 
 
 def test_chain_runs_the_reference_ops_in_order():
-    # reference_spec §2.1 written out with direct OpenCV/NumPy calls: scale
+    # BAM's train transform chain written out with direct OpenCV/NumPy calls: scale
     # 1.07, rotate +7 deg, blur, flip, pad 32 -> 33 rows (top 0, bottom 1),
     # crop at left 6, normalise. Rotation and flip do not commute, nor do
     # scale, rotation and blur, so any other order gives another result.

@@ -1,12 +1,11 @@
 """ASPP: branches, order, dilation, no BatchNorm."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from svf_tf.heads.aspp import ASPP
-from tests.helpers import assert_config_round_trip
+from tests.helpers import run_layer_test
 
 
 @pytest.fixture(scope="module")
@@ -46,12 +45,14 @@ def test_no_batch_norm_and_all_convs_have_bias(aspp_and_input):
     assert len(names) == 10 and all(n.endswith(("kernel", "bias")) for n in names)
 
 
-def test_wrong_channels_config_and_keras_file(tmp_path, aspp_and_input):
+def test_wrong_channels_raise():
     with pytest.raises(ValueError, match="made for 8 input channels"):
         ASPP(8)(np.zeros((1, 5, 5, 3), "float32"))
-    assert_config_round_trip(ASPP(8, filters=4, rates=(2, 3, 4), name="a"))
-    layer, x, out = aspp_and_input
-    inputs = keras.Input((None, None, 8))
-    model = keras.Model(inputs, layer(inputs))
-    model.save(tmp_path / "m.keras")
-    np.testing.assert_array_equal(keras.saving.load_model(tmp_path / "m.keras")(x), out)
+
+
+def test_layer_harness():
+    # Five convs 8 -> 4 with bias: two 1x1 (36 each) and three 3x3 (292 each).
+    run_layer_test(lambda: ASPP(8, filters=4, rates=(2, 3, 4), name="a"), (2, 9, 9, 8),
+                   expected_trainable=10, expected_non_trainable=0,
+                   expected_params=(2 * (8 * 4 + 4) + 3 * (9 * 8 * 4 + 4), 0),
+                   expected_output_shapes=(2, 9, 9, 5 * 4))

@@ -6,6 +6,7 @@ import pytest
 
 from svf_tf.heads.bam import build_bam_model
 from svf_tf.heads.pspnet import build_pspnet_model
+from tests.helpers import assert_keras_file_round_trip
 from tests.models.fake_backbone import fake_backbone
 from tests.models.model_checks import (
     activate_kshot_weighting,
@@ -111,11 +112,6 @@ def test_empty_support_masks_give_finite_outputs_and_gradients(backbones):
 
 def test_keras_file_round_trip(backbones, tmp_path):
     model = build_bam_model(backbones[0], 2, base_backbone=backbones[1])
-    batch = make_episode(2, batch=2)
-    expected = model(batch)
-    model.save(tmp_path / "bam.keras")
-    loaded = keras.saving.load_model(tmp_path / "bam.keras")
-    actual = loaded(batch)
-    for key in expected:
-        np.testing.assert_array_equal(actual[key], expected[key])
+    loaded = assert_keras_file_round_trip(model, make_episode(2, batch=2),
+                                          tmp_path / "bam.keras")
     assert not loaded.get_layer("learner_base").trainable

@@ -1,11 +1,10 @@
 """BAM's ensemble against NumPy."""
 
-import keras
 import numpy as np
 import pytest
 
 from svf_tf.heads.bam_ensemble import BAMEnsemble
-from tests.helpers import assert_config_round_trip
+from tests.helpers import run_layer_test
 
 
 def softmax(x):
@@ -67,13 +66,16 @@ def test_bad_class_slot_and_channels(ensemble_inputs):
         BAMEnsemble(60)(ensemble_inputs)
 
 
-def test_config_and_keras_file(tmp_path, ensemble_inputs):
-    assert_config_round_trip(BAMEnsemble(60, name="ensemble"))
-    ins = [keras.Input((None, None, 2)), keras.Input((None, None, 16)), keras.Input((1,)),
-           keras.Input((), dtype="int32")]
-    layer = BAMEnsemble(15, name="ensemble")
-    model = keras.Model(ins, layer(ins))
-    layer.gram_merge.assign([0.5, 0.5])
-    model.save(tmp_path / "m.keras")
-    loaded = keras.saving.load_model(tmp_path / "m.keras")
-    np.testing.assert_array_equal(loaded(ensemble_inputs), model(ensemble_inputs))
+def test_layer_harness(ensemble_inputs):
+    def factory():
+        layer = BAMEnsemble(15, name="ensemble")
+        layer.build([(None, None, None, 2), (None, None, None, 16), (None, 1), (None,)])
+        layer.gram_merge.assign([0.5, 0.5])
+        return layer
+
+    # gram_merge and cls_merge: two bias-free 1x1 convs 2 -> 1.
+    _, (out,) = run_layer_test(factory, ensemble_inputs, expected_trainable=2,
+                               expected_non_trainable=0, expected_params=(4, 0),
+                               expected_output_shapes=(2, 4, 4, 2))
+    expected = numpy_ensemble(*ensemble_inputs, [0.5, 0.5], [1.0, 0.0], training=False)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)

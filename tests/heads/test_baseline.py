@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from svf_tf.heads.baseline import build_baseline_model
+from tests.helpers import assert_keras_file_round_trip
 from tests.models.fake_backbone import fake_backbone
 from tests.models.model_checks import assert_gradients_reach, make_episode, training_step
 
@@ -72,10 +73,7 @@ def test_empty_support_masks_give_finite_outputs_and_gradients(svf_backbone):
 
 def test_keras_file_round_trip(svf_backbone, tmp_path):
     model = build_baseline_model(svf_backbone, 2)
-    batch = make_episode(2, batch=2, size=33)
-    expected = model(batch)["logits"]
-    model.save(tmp_path / "baseline.keras")
-    loaded = keras.saving.load_model(tmp_path / "baseline.keras")
-    np.testing.assert_array_equal(loaded(batch)["logits"], expected)
+    loaded = assert_keras_file_round_trip(model, make_episode(2, batch=2, size=33),
+                                          tmp_path / "baseline.keras")
     assert not loaded.get_layer("down_query").trainable
     assert len(loaded.trainable_variables) == len(model.trainable_variables)

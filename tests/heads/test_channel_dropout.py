@@ -1,6 +1,7 @@
 """Dropout2d in the heads: where it sits, its rate, and that it drops whole channels.
 
-reference_spec 4.2-4.5, 6.5: Dropout2d(0.5) after down_query and down_supp,
+PFENet `model/PFENet.py`, BAM `model/BAM.py` and `model/PSPNet.py` (`__init__`):
+Dropout2d(0.5) after down_query and down_supp,
 Dropout2d(0.1) inside every classifier (cls_meta, PFENet's cls and inner_cls,
 PSPNet's cls); PyTorch's Dropout2d zeroes whole channels and scales the rest
 by 1 / (1 - p), in training only.

@@ -1,12 +1,10 @@
-"""ClassifierHead and BroadcastLike: computation, dropout, config and saving."""
+"""ClassifierHead: computation, dropout, config and saving."""
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from svf_tf.heads.classifier_head import ClassifierHead
-from svf_tf.ops.broadcast_like import BroadcastLike
-from tests.helpers import assert_config_round_trip
+from tests.helpers import run_layer_test
 
 
 def test_head_is_conv_relu_then_1x1_with_bias():
@@ -27,26 +25,18 @@ def test_channel_dropout_only_in_training():
     assert np.abs(difference).max() > 0
 
 
-def test_batch_norm_variant_and_config(tmp_path):
-    head = ClassifierHead(16, hidden=8, batch_norm=True, name="cls")
-    assert_config_round_trip(head)
-    inputs = keras.Input((None, None, 4))
-    model = keras.Model(inputs, head(inputs))
+def test_batch_norm_variant_and_the_harness():
+    # 3x3 conv 4 -> 8 without bias (288), BatchNorm (8 gamma, 8 beta trainable;
+    # 8 mean, 8 variance frozen), 1x1 conv 8 -> 16 with bias (144).
+    head, _ = run_layer_test(
+        lambda: ClassifierHead(16, hidden=8, batch_norm=True, name="cls"), (2, 5, 5, 4),
+        expected_trainable=5, expected_non_trainable=2, expected_params=(288 + 16 + 144, 16),
+        expected_output_shapes=(2, 5, 5, 16))
     assert head.norm.epsilon == 1e-5 and head.norm.momentum == 0.9
-    x = np.random.default_rng(2).normal(size=(1, 5, 5, 4)).astype("float32")
-    model.save(tmp_path / "m.keras")
-    np.testing.assert_array_equal(keras.saving.load_model(tmp_path / "m.keras")(x), model(x))
 
 
-def test_broadcast_like_tiles_over_the_grid(tmp_path):
-    vector = np.random.default_rng(3).normal(size=(2, 1, 1, 3)).astype("float32")
-    like = np.zeros((2, 4, 5, 7), "float32")
-    out = BroadcastLike()([vector, like]).numpy()
-    np.testing.assert_array_equal(out, np.broadcast_to(vector, (2, 4, 5, 3)))
-    assert_config_round_trip(BroadcastLike(name="tile"))
-    ins = [keras.Input((1, 1, 3)), keras.Input((None, None, 7))]
-    model = keras.Model(ins, BroadcastLike()(ins))
-    assert model.output.shape == (None, None, None, 3)
-    model.save(tmp_path / "m.keras")
-    np.testing.assert_array_equal(keras.saving.load_model(tmp_path / "m.keras")([vector, like]),
-                                  out)
+def test_plain_head_harness():
+    # 3x3 conv 4 -> 6 without bias (216), 1x1 conv 6 -> 2 with bias (14).
+    run_layer_test(lambda: ClassifierHead(2, hidden=6, name="cls"), (2, 5, 5, 4),
+                   expected_trainable=3, expected_non_trainable=0, expected_params=(230, 0),
+                   expected_output_shapes=(2, 5, 5, 2))

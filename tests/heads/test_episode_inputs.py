@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from svf_tf.heads.baseline import build_baseline_model
 from svf_tf.heads.episode_inputs import EpisodeInputs, episode_inputs
-from tests.helpers import assert_config_round_trip
+from tests.helpers import run_layer_test
 from tests.models.fake_backbone import fake_backbone
 
 
@@ -93,12 +93,11 @@ def test_a_pipeline_dict_with_extra_keys_is_read_by_name(model):
     np.testing.assert_allclose(model(batch)["logits"], expected, rtol=1e-6)
 
 
-def test_input_builder_and_config():
+def test_input_builder_and_bad_shot():
     with pytest.raises(ValueError, match=r"image_size=\(472, 473\)"):
         episode_inputs((472, 473))
     names = [t.name for t in episode_inputs((33, 33), with_class_slot=True)]
     assert names == ["query_image", "support_images", "support_masks", "class_slot"]
-    assert_config_round_trip(EpisodeInputs(5, name="episode_inputs"))
     with pytest.raises(ValueError, match="shot"):
         EpisodeInputs(0)
 
@@ -109,3 +108,17 @@ def test_a_model_built_for_a_fixed_size():
     assert model(episode(shot=1, size=33))["logits"].shape == (1, 33, 33, 2)
     with pytest.raises(ValueError, match=r"\(1, 41, 41, 3\)"):
         model(episode(shot=1, size=41))
+
+
+def test_layer_harness():
+    rng = np.random.default_rng(5)
+    query = rng.normal(size=(1, 9, 9, 3)).astype("float32")
+    supports = rng.normal(size=(1, 2, 9, 9, 3)).astype("float32")
+    masks = rng.choice([0, 1, 255], size=(1, 2, 9, 9)).astype("int32")
+    _, (out_query, flat, foreground) = run_layer_test(
+        lambda: EpisodeInputs(2, name="episode_inputs"), [query, supports, masks],
+        expected_trainable=0, expected_non_trainable=0,
+        expected_output_shapes=[(1, 9, 9, 3), (2, 9, 9, 3), (2, 9, 9, 1)])
+    np.testing.assert_array_equal(out_query, query)
+    np.testing.assert_array_equal(flat, supports[0])
+    np.testing.assert_array_equal(foreground[..., 0], masks[0] == 1)

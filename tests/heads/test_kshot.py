@@ -1,12 +1,11 @@
 """Combining shots: sum / mean / BAM's learned weights."""
 
-import keras
 import numpy as np
 import pytest
 
 from svf_tf.heads.kshot_reduce import KShotReduce
 from svf_tf.heads.kshot_weighting import KShotWeighting
-from tests.helpers import assert_config_round_trip
+from tests.helpers import run_layer_test
 
 
 @pytest.mark.parametrize("mode", ["sum", "mean"])
@@ -75,16 +74,27 @@ def test_one_shot_weight_is_one_and_has_no_variables():
     assert not layer.weights
 
 
-def test_errors_config_and_keras_file(tmp_path):
+def test_bad_options_raise():
     with pytest.raises(ValueError, match="mode='max'"):
         KShotReduce(2, "max")
     with pytest.raises(ValueError, match="shot"):
         KShotWeighting(0)
-    assert_config_round_trip(KShotReduce(5, "mean", name="r"))
-    assert_config_round_trip(KShotWeighting(5, name="w"))
-    est_in = keras.Input((1,))
-    model = keras.Model(est_in, KShotWeighting(3, name="kshot_rw")(est_in))
+
+
+def test_reduce_harness():
+    x = np.random.default_rng(4).normal(size=(6, 4, 4, 2)).astype("float32")
+    _, (out,) = run_layer_test(lambda: KShotReduce(3, "mean", name="r"), x,
+                               expected_trainable=0, expected_non_trainable=0,
+                               expected_output_shapes=(2, 4, 4, 2))
+    np.testing.assert_allclose(out, x.reshape(2, 3, 4, 4, 2).mean(1), rtol=1e-6)
+
+
+def test_weighting_harness():
     est = np.random.default_rng(4).uniform(size=(6, 1)).astype("float32")
-    model.save(tmp_path / "m.keras")
-    np.testing.assert_array_equal(keras.saving.load_model(tmp_path / "m.keras")(est),
-                                  model(est))
+    # Dense(3 -> 2) and Dense(2 -> 3), both with bias: 8 + 9 values.
+    layer, (out,) = run_layer_test(lambda: KShotWeighting(3, name="kshot_rw"), est,
+                                   expected_trainable=4, expected_non_trainable=0,
+                                   expected_params=(17, 0), expected_output_shapes=(2, 3))
+    params = [v.numpy() for v in (layer.hidden.kernel, layer.hidden.bias,
+                                  layer.output_dense.kernel, layer.output_dense.bias)]
+    np.testing.assert_allclose(out, numpy_kshot_weights(est.reshape(2, 3), *params), rtol=1e-5)

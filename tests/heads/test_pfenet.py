@@ -6,6 +6,7 @@ import pytest
 
 from svf_tf.heads.pfenet import build_pfenet_model
 from svf_tf.models.losses import pfenet_loss
+from tests.helpers import assert_keras_file_round_trip
 from tests.models.fake_backbone import fake_backbone
 from tests.models.model_checks import assert_gradients_reach, make_episode, training_step
 
@@ -70,11 +71,17 @@ def test_empty_support_masks_give_finite_outputs_and_gradients(svf_backbone):
 
 def test_keras_file_round_trip(svf_backbone, tmp_path):
     model = build_pfenet_model(svf_backbone, 2, pyramid_bins=SMALL_BINS)
-    batch = make_episode(2, batch=2)
-    expected = model(batch)
-    model.save(tmp_path / "pfenet.keras")
-    loaded = keras.saving.load_model(tmp_path / "pfenet.keras")
-    actual = loaded(batch)
-    np.testing.assert_array_equal(actual["logits"], expected["logits"])
-    for a, b in zip(actual["aux_logits"], expected["aux_logits"], strict=True):
-        np.testing.assert_array_equal(a, b)
+    loaded = assert_keras_file_round_trip(model, make_episode(2, batch=2),
+                                          tmp_path / "pfenet.keras")
+    assert len(loaded(make_episode(2))["aux_logits"]) == len(SMALL_BINS)
+
+
+def test_coco_fractions_at_641_pool_to_81_40_20_10_cells(svf_backbone):
+    """PFENet's own COCO bins: int(81 * f) cells for the 81x81 features of a 641 input."""
+    model = build_pfenet_model(svf_backbone, 1, pyramid_bins=(1.0, 0.5, 0.25, 0.125))
+    fem = model.get_layer("fem")
+    probe = keras.Model(model.inputs, {"query_feat": fem.input[0], "aux": fem.output[1:]})
+    batch = make_episode(1, size=641)
+    outputs = probe([batch[k] for k in ("query_image", "support_images", "support_masks")])
+    assert outputs["query_feat"].shape[1:3] == (81, 81)
+    assert [a.shape[1:3] for a in outputs["aux"]] == [(81, 81), (40, 40), (20, 20), (10, 10)]

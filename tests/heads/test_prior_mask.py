@@ -1,12 +1,11 @@
 """The prior mask (cosine similarity, max, min-max normalisation) against NumPy."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from svf_tf.heads.prior_mask import PriorMask, cosine_prior
-from tests.helpers import assert_config_round_trip
+from tests.helpers import run_layer_test
 from tests.models.numpy_reference import numpy_align_corners
 
 
@@ -83,17 +82,17 @@ def test_zero_query_vector_gives_no_nan():
     assert np.isfinite(grad).all() and np.abs(grad).max() > 0
 
 
-def test_config_and_keras_file(tmp_path):
-    assert_config_round_trip(PriorMask(5, name="prior"))
+def test_bad_shot_and_layer_harness():
     with pytest.raises(ValueError, match="shot=0"):
         PriorMask(0)
-    q_in = keras.Input((None, None, 4))
-    s_in = keras.Input((None, None, 4))
-    m_in = keras.Input((None, None, 1))
-    model = keras.Model([q_in, s_in, m_in], PriorMask(2)([q_in, s_in, m_in]))
     rng = np.random.default_rng(3)
-    x = [rng.uniform(size=(1, 3, 3, 4)).astype("float32"),
-         rng.uniform(size=(2, 3, 3, 4)).astype("float32"),
-         rng.integers(0, 2, size=(2, 9, 9, 1)).astype("float32")]
-    model.save(tmp_path / "m.keras")
-    np.testing.assert_array_equal(keras.saving.load_model(tmp_path / "m.keras")(x), model(x))
+    query = rng.uniform(size=(1, 3, 3, 4)).astype("float32")
+    support = rng.uniform(size=(2, 3, 3, 4)).astype("float32")
+    masks = rng.integers(0, 2, size=(2, 9, 9, 1)).astype("float32")
+    _, (priors,) = run_layer_test(lambda: PriorMask(2, name="prior"), [query, support, masks],
+                                  expected_trainable=0, expected_non_trainable=0,
+                                  expected_output_shapes=(2, 3, 3, 1))
+    resized = numpy_align_corners(masks, 3, 3)
+    for row in range(2):
+        np.testing.assert_allclose(priors[row], numpy_prior(query[0], support[row] * resized[row]),
+                                   atol=1e-5)

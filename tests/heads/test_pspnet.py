@@ -1,6 +1,5 @@
 """PSPNet: the PPM and the stage-1 base-learner model."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -10,7 +9,7 @@ from svf_tf.heads.pspnet import PSPNetHead, build_pspnet_model
 from svf_tf.models.losses import masked_cross_entropy
 from svf_tf.ops.adaptive_avg_pool import adaptive_average_pool
 from svf_tf.ops.align_corners_resize import resize_align_corners
-from tests.helpers import assert_config_round_trip
+from tests.helpers import assert_keras_file_round_trip, run_layer_test
 from tests.models.fake_backbone import fake_backbone
 
 
@@ -56,12 +55,25 @@ def test_stage1_model_trains_backbone_and_head():
     assert all(g is not None and np.abs(g.numpy()).max() > 0 for g in grads)
 
 
-def test_config_and_keras_file(tmp_path):
-    assert_config_round_trip(PyramidPooling(8, bins=(1, 3), name="p"))
-    assert_config_round_trip(PSPNetHead(8, 61, name="h"))
+def test_ppm_harness():
+    # Two bins, 8 // 2 = 4 channels each: a bias-free 1x1 conv 8 -> 4 (32) and a
+    # BatchNorm (4 gamma, 4 beta trainable; 4 mean, 4 variance frozen) per bin.
+    run_layer_test(lambda: PyramidPooling(8, bins=(1, 3), name="p"), (2, 7, 7, 8),
+                   expected_trainable=6, expected_non_trainable=4,
+                   expected_params=(2 * (32 + 8), 2 * 8), expected_output_shapes=(2, 7, 7, 16))
+
+
+def test_head_harness():
+    # PPM: four bins of 8 // 4 = 2 channels (1x1 conv 16 + BN 4 + 4 frozen each);
+    # classifier: 3x3 conv 16 -> 512 without bias, BN 512, 1x1 conv 512 -> 5 with bias.
+    trainable = 4 * (16 + 4) + 9 * 16 * 512 + 2 * 512 + 512 * 5 + 5
+    run_layer_test(lambda: PSPNetHead(8, 5, name="h"), (2, 7, 7, 8),
+                   expected_trainable=4 * 3 + 5, expected_non_trainable=4 * 2 + 2,
+                   expected_params=(trainable, 4 * 4 + 2 * 512),
+                   expected_output_shapes=(2, 7, 7, 5))
+
+
+def test_stage1_model_keras_file(tmp_path):
     model = build_pspnet_model(fake_backbone("vgg", "freeze"), 16)
     image = np.random.default_rng(3).normal(size=(1, 17, 17, 3)).astype("float32")
-    expected = model(image)["logits"]
-    model.save(tmp_path / "m.keras")
-    loaded = keras.saving.load_model(tmp_path / "m.keras")
-    np.testing.assert_array_equal(loaded(image)["logits"], expected)
+    assert_keras_file_round_trip(model, image, tmp_path / "m.keras")

@@ -9,11 +9,7 @@ import tensorflow as tf
 
 from svf_tf import SVFConv2D, SVFDense
 from svf_tf.layers import svf_factorization
-from tests.helpers import (
-    assert_config_round_trip,
-    assert_keras_file_round_trip,
-    relative_error,
-)
+from tests.helpers import relative_error, run_layer_test
 
 CONV_CASES = {
     "1x1": dict(filters=32, kernel_size=1, channels=16),
@@ -179,25 +175,38 @@ def test_mixed_precision_keeps_factors_float32(policy, compute):
     assert relative_error(tf.cast(y, tf.float32), plain(x)) < 2e-2
 
 
-def test_config_round_trip():
-    svf = SVFConv2D.from_conv(make_conv(8, 3, 4, strides=2), trainable_factors=("S", "V"),
-                              parametrization="exp", rank_multiple=4, compute="factored")
-    assert_config_round_trip(svf)
+SVF_LAYER_CASES = {
+    # Conv2D(8, 3) on 4 channels: the folded kernel is (36, 8), rank 8. The
+    # bias (8) and the fingerprint stay frozen with U (8x8) and V (36x8).
+    "direct": (dict(padding="same"), dict(), (2, 17, 17, 8), 1, 4,
+               (8, 8 * 8 + 36 * 8 + svf_factorization.FINGERPRINT_SIZE + 8)),
+    # Stride 2, valid: 17 -> 8. S' (8) and V (36x8) train; U, S0, fingerprint, bias do not.
+    "exp_sv_strided": (dict(strides=2),
+                       dict(trainable_factors=("S", "V"), parametrization="exp",
+                            rank_multiple=4, compute="factored"),
+                       (2, 8, 8, 8), 2, 4,
+                       (8 + 36 * 8, 8 * 8 + 8 + svf_factorization.FINGERPRINT_SIZE + 8)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SVF_LAYER_CASES))
+def test_layer_harness(case):
+    conv_options, svf_options, output_shape, trainable, frozen, params = SVF_LAYER_CASES[case]
+
+    def factory():
+        svf = SVFConv2D.from_conv(make_conv(8, 3, 4, **conv_options), **svf_options)
+        trained = svf.svf_s if svf.parametrization == "direct" else svf.svf_s_prime
+        # Trained values, so that the file must carry them (not the SVD of a kernel).
+        trained.assign(trained.numpy() + np.linspace(-0.3, 0.3, svf.svf_rank, dtype=np.float32))
+        return svf
+
+    svf, _ = run_layer_test(factory, (2, 17, 17, 4), expected_trainable=trainable,
+                            expected_non_trainable=frozen, expected_params=params,
+                            expected_output_shapes=output_shape)
     config = svf.get_config()
-    assert config["trainable_factors"] == ["S", "V"] and config["rank_multiple"] == 4
-
-
-@pytest.mark.parametrize("parametrization", ["direct", "exp"])
-def test_keras_file_round_trip_keeps_factors(tmp_path, parametrization):
-    conv = make_conv(8, 3, 4, padding="same")
-    svf = SVFConv2D.from_conv(conv, parametrization=parametrization)
-    trained = svf.svf_s if parametrization == "direct" else svf.svf_s_prime
-    trained.assign(trained.numpy() + np.linspace(-0.3, 0.3, svf.svf_rank, dtype=np.float32))
-    inputs = keras.Input((17, 17, 4))
-    model = keras.Model(inputs, svf(inputs))
-    loaded = assert_keras_file_round_trip(model, inputs_for(conv), tmp_path / "m.keras")
-    for a, b in zip(loaded.layers[1].weights, svf.weights, strict=True):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert config["trainable_factors"] == list(svf_options.get("trainable_factors", ["S"]))
+    assert config["rank_multiple"] == svf_options.get("rank_multiple", 1)
+    assert config["compute"] == "factored"
 
 
 def test_keras_file_loads_without_any_svd(tmp_path, monkeypatch):

@@ -6,11 +6,8 @@ import pytest
 import tensorflow as tf
 
 from svf_tf import SVFDense
-from tests.helpers import (
-    assert_config_round_trip,
-    assert_keras_file_round_trip,
-    relative_error,
-)
+from svf_tf.layers import svf_factorization
+from tests.helpers import relative_error, run_layer_test
 
 
 def make_dense(units=6, fan_in=10, **kwargs):
@@ -52,12 +49,17 @@ def test_scaled_singular_values_match_numpy():
         assert relative_error(svf(X), expected) < 1e-5
 
 
-def test_config_and_keras_file_round_trip(tmp_path):
-    svf = SVFDense.from_dense(make_dense(activation="relu"), parametrization="exp")
-    assert_config_round_trip(svf)
-    svf.svf_s_prime.assign(np.full(svf.svf_rank, 0.1, np.float32))
-    inputs = keras.Input((10,))
-    assert_keras_file_round_trip(keras.Model(inputs, svf(inputs)), X, tmp_path / "d.keras")
+def test_layer_harness():
+    def factory():
+        svf = SVFDense.from_dense(make_dense(activation="relu"), parametrization="exp")
+        svf.svf_s_prime.assign(np.full(svf.svf_rank, 0.1, np.float32))
+        return svf
+
+    # Dense(6) on 10 inputs: rank 6; s' (6) trains; U (6x6), S0 (6), V (10x6),
+    # the fingerprint and the bias (6) are frozen.
+    run_layer_test(factory, X, expected_trainable=1, expected_non_trainable=5,
+                   expected_params=(6, 36 + 6 + 60 + svf_factorization.FINGERPRINT_SIZE + 6),
+                   expected_output_shapes=(5, 6))
 
 
 def test_rejects_unbuilt_and_quantized_layers():

@@ -1,4 +1,4 @@
-"""NumPy version of the references' metric (reference_spec 3), written independently for tests.
+"""NumPy version of the references' metric (`intersectionAndUnionGPU`), written for tests.
 
 It follows the reference's recipe literally: flatten, overwrite the
 prediction with 255 where the target is 255, then 2-bin histograms over

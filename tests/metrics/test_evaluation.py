@@ -1,4 +1,4 @@
-"""The test protocol of reference_spec 2.3: resize S -> L (align_corners), argmax, pooled IoUs."""
+"""The test protocol of BAM `validate`: resize S -> L (align_corners), argmax, pooled IoUs."""
 
 import numpy as np
 import pytest

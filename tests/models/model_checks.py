@@ -9,8 +9,9 @@ import tensorflow as tf
 from svf_tf import SVFConv2D
 from svf_tf.models.losses import fsss_loss
 
-# Head layers whose variables train, per method (reference_spec 4.3-4.5 and
-# the optimizers' parameter lists). BAM's kshot_rw exists for shot > 1 only.
+# Head layers whose variables train, per method (the parameter lists of
+# `OneModel.get_optim` in the SVF code's `model/aspp.py`, BAM `model/BAM.py`,
+# and PFENet `train.py`). BAM's kshot_rw exists for shot > 1 only.
 HEAD_LAYERS = {
     "baseline": ("down_supp", "init_merge", "aspp", "res1_meta", "res2_meta_1", "res2_meta_2",
                  "cls_meta"),

@@ -2,7 +2,6 @@
 
 import math
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -12,7 +11,7 @@ from svf_tf.ops.adaptive_avg_pool import (
     adaptive_average_pool,
     adaptive_pool_matrix,
 )
-from tests.helpers import assert_config_round_trip
+from tests.helpers import run_layer_test
 
 
 def numpy_adaptive_pool(x, out_h, out_w):
@@ -67,16 +66,12 @@ def test_non_square_and_run_time_sizes():
     np.testing.assert_allclose(pool(x, 4, 6), numpy_adaptive_pool(x, 4, 6), atol=1e-5)
 
 
-def test_layer_and_config(tmp_path):
+def test_layer_matches_numpy_and_passes_the_harness():
     x = np.random.default_rng(2).normal(size=(2, 9, 9, 4)).astype("float32")
-    layer = AdaptiveAveragePooling((3, 2), name="pool")
-    np.testing.assert_allclose(layer(x), numpy_adaptive_pool(x, 3, 2), atol=1e-5)
+    layer, (out,) = run_layer_test(lambda: AdaptiveAveragePooling((3, 2), name="pool"), x,
+                                   expected_trainable=0, expected_non_trainable=0,
+                                   expected_output_shapes=(2, 3, 2, 4))
+    np.testing.assert_allclose(out, numpy_adaptive_pool(x, 3, 2), atol=1e-5)
     assert layer.compute_output_shape((None, 9, 9, 4)) == (None, 3, 2, 4)
-    assert_config_round_trip(layer)
     with pytest.raises(ValueError, match="output_size=0"):
         AdaptiveAveragePooling(0)
-    inputs = keras.Input((None, None, 4))
-    model = keras.Model(inputs, AdaptiveAveragePooling(6, name="pool")(inputs))
-    model.save(tmp_path / "m.keras")
-    loaded = keras.saving.load_model(tmp_path / "m.keras")
-    np.testing.assert_array_equal(loaded(x), model(x))

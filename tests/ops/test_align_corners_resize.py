@@ -1,12 +1,11 @@
 """Bilinear resize with align_corners=True against a NumPy reference."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from svf_tf.ops.align_corners_resize import AlignCornersResize, resize_align_corners
-from tests.helpers import assert_config_round_trip
+from tests.helpers import run_layer_test
 from tests.models.numpy_reference import numpy_align_corners
 
 
@@ -70,24 +69,21 @@ def test_layer_fixed_size_like_mode_and_identity():
     np.testing.assert_array_equal(same, x)
 
 
-def test_layer_misuse_and_config():
+def test_layer_misuse():
     with pytest.raises(ValueError, match="size=.*positive"):
         AlignCornersResize(size=(0, 3))
     with pytest.raises(ValueError, match=r"call it on \[x, like\]"):
         AlignCornersResize()(np.zeros((1, 3, 3, 1), np.float32))
     with pytest.raises(ValueError, match="one tensor"):
         AlignCornersResize(4)([np.zeros((1, 3, 3, 1), np.float32)] * 2)
-    assert_config_round_trip(AlignCornersResize((9, 7), name="up"))
-    assert_config_round_trip(AlignCornersResize())
 
 
-def test_keras_file_round_trip(tmp_path):
-    x_in = keras.Input((None, None, 3))
-    like_in = keras.Input((None, None, 1))
-    model = keras.Model([x_in, like_in], AlignCornersResize(name="up")([x_in, like_in]))
-    x = np.random.default_rng(5).normal(size=(1, 5, 5, 3)).astype("float32")
-    like = np.zeros((1, 9, 9, 1), np.float32)
-    model.save(tmp_path / "m.keras")
-    loaded = keras.saving.load_model(tmp_path / "m.keras")
-    assert isinstance(loaded.get_layer("up"), AlignCornersResize)
-    np.testing.assert_array_equal(loaded([x, like]), model([x, like]))
+@pytest.mark.parametrize("size", [(9, 7), None], ids=["fixed_size", "like_mode"])
+def test_layer_harness(size):
+    x = np.random.default_rng(5).normal(size=(2, 5, 5, 3)).astype("float32")
+    inputs = x if size else [x, np.zeros((2, 9, 9, 1), np.float32)]
+    out_size = size or (9, 9)
+    _, (out,) = run_layer_test(lambda: AlignCornersResize(size, name="up"), inputs,
+                               expected_trainable=0, expected_non_trainable=0,
+                               expected_output_shapes=(2, *out_size, 3))
+    np.testing.assert_allclose(out, numpy_align_corners(x, *out_size), atol=2e-5)

@@ -8,7 +8,7 @@ import pytest
 
 from svf_tf.heads.aspp import ASPP
 from svf_tf.ops.initializers import TorchBiasUniform, torch_conv2d, torch_dense
-from tests.helpers import assert_config_round_trip
+from tests.helpers import run_layer_test
 
 
 def test_default_conv_weights_and_bias_are_uniform_within_one_over_sqrt_fan_in():
@@ -54,7 +54,15 @@ def test_bad_arguments_and_config():
         TorchBiasUniform(0)
     init = TorchBiasUniform(9, seed=3)
     assert TorchBiasUniform.from_config(init.get_config()).get_config() == init.get_config()
-    conv = torch_conv2d(4, 3, 3, use_bias=True, name="c")
-    assert_config_round_trip(conv)
+
+
+def test_torch_conv_goes_through_the_layer_harness():
+    # A plain Conv2D whose bias initialiser is ours: the `.keras` file must load
+    # without custom_objects. 3x3, 3 -> 4 channels, "same": 108 + 4 values.
+    conv, _ = run_layer_test(lambda: torch_conv2d(4, 3, 3, use_bias=True, name="c"),
+                             (2, 5, 5, 3), expected_trainable=2, expected_non_trainable=0,
+                             expected_params=(3 * 3 * 3 * 4 + 4, 0),
+                             expected_output_shapes=(2, 5, 5, 4))
     rebuilt = keras.layers.Conv2D.from_config(conv.get_config())
     assert isinstance(rebuilt.bias_initializer, TorchBiasUniform)
+    assert rebuilt.bias_initializer.fan_in == 27

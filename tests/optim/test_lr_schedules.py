@@ -1,4 +1,4 @@
-"""Learning-rate schedules against their NumPy formulas (reference_spec 5.2)."""
+"""Learning-rate schedules against their NumPy formulas (BAM/PFENet `poly_learning_rate`)."""
 
 import json
 import math

@@ -11,6 +11,7 @@ import tensorflow as tf
 from svf_tf.cli.evaluate import evaluate_checkpoint
 from svf_tf.cli.export import export_checkpoint
 from svf_tf.cli.predict import predict_episode
+from svf_tf.cli.train import train
 from svf_tf.runs import trainer
 from svf_tf.tasks.few_shot import FewShotTask
 from tests.helpers import two_replica_strategy
@@ -33,13 +34,13 @@ def trainable_values(work_dir, config):
 def trained_run(synthetic_cache, tmp_path_factory):
     work_dir = tmp_path_factory.mktemp("run")
     config = tiny_config(synthetic_cache, work_dir)
-    return config, trainer.train(config, DEFAULT(), log=lambda *_: None)
+    return config, train(config, DEFAULT(), log=lambda *_: None)
 
 
 def test_run_writes_summary_checkpoints_adapter_and_tensorboard(trained_run):
     config, summary = trained_run
     assert summary["steps"] == 6 and len(summary["history"]) == 2
-    assert summary["svf_trainable_values"] == 3840  # VGG16-BN layer2-4 (reference_spec 5.5)
+    assert summary["svf_trainable_values"] == 3840  # VGG16-BN layer2-4: 768 + 1536 + 1536
     on_disk = json.loads(open(os.path.join(config.run_dir, "summary.json")).read())
     assert on_disk["best_miou"] == summary["best_miou"]
     assert on_disk["conventions"]["episodes"] == 6
@@ -51,7 +52,7 @@ def test_run_writes_summary_checkpoints_adapter_and_tensorboard(trained_run):
 
 def test_killed_run_resumes_to_the_same_parameters(synthetic_cache, tmp_path, monkeypatch):
     straight = tiny_config(synthetic_cache, tmp_path / "straight")
-    trainer.train(straight, DEFAULT(), log=lambda *_: None, checkpoint_every=2)
+    train(straight, DEFAULT(), log=lambda *_: None, checkpoint_every=2)
 
     killed = tiny_config(synthetic_cache, tmp_path / "killed")
     original = FewShotTask.make_train_step
@@ -70,10 +71,10 @@ def test_killed_run_resumes_to_the_same_parameters(synthetic_cache, tmp_path, mo
 
     monkeypatch.setattr(FewShotTask, "make_train_step", dying_step)
     with pytest.raises(KeyboardInterrupt):
-        trainer.train(killed, DEFAULT(), log=lambda *_: None, checkpoint_every=2)
+        train(killed, DEFAULT(), log=lambda *_: None, checkpoint_every=2)
     monkeypatch.setattr(FewShotTask, "make_train_step", original)
     lines = []
-    trainer.train(killed, DEFAULT(), log=lines.append, checkpoint_every=2)
+    train(killed, DEFAULT(), log=lines.append, checkpoint_every=2)
     assert any("resumed from" in line and "epoch 1, step 1" in line for line in lines)
     a, b = trainable_values(straight.run_dir, straight), trainable_values(killed.run_dir, killed)
     assert sorted(a) == sorted(b)
@@ -102,7 +103,7 @@ def test_non_finite_loss_stops_and_names_step_and_checkpoint(synthetic_cache, tm
     monkeypatch.setattr(FewShotTask, "make_train_step", nan_step)
     with pytest.raises(trainer.NonFiniteLossError,
                        match=r"nan at step 4 \(epoch 1, batch 0\).*latest/ckpt-3"):
-        trainer.train(config, DEFAULT(), log=lambda *_: None)
+        train(config, DEFAULT(), log=lambda *_: None)
     assert tf.train.latest_checkpoint(os.path.join(config.run_dir, "latest")).endswith("ckpt-3")
 
 

@@ -15,7 +15,7 @@ def test_resnet50_stage3_to_5_counts():
     expected = sum(min(math.prod(layer.kernel.shape[:-1]), layer.kernel.shape[-1])
                    for layer in resnet.layers
                    if isinstance(layer, keras.layers.Conv2D) and re.search(pattern, layer.name))
-    assert expected == 12_544  # reference_spec 5.5: layer2 1,792 + layer3 5,120 + layer4 5,632
+    assert expected == 12_544  # layer2 1,792 + layer3 5,120 + layer4 5,632
     svf_model = svf_tf.apply_svf(resnet, filters=pattern)
     summary = svf_tf.svf_summary(svf_model)
     assert summary.svf_trainable_values == expected

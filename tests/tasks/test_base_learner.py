@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from svf_tf.cli.train import train_base
 from svf_tf.data import fold_classes, to_base_annotation
 from svf_tf.metrics.base_class_iou import class_iou_counts
-from svf_tf.tasks.base_learner import BaseLearnerTask, train_base
+from svf_tf.tasks.base_learner import BaseLearnerTask
 from svf_tf.tasks.few_shot import FewShotTask
 from svf_tf.weights.base_learner import build_stage1_model, load_base_learner
 from tests.runs.trainer_helpers import tiny_config

@@ -155,7 +155,7 @@ def test_incomplete_checkpoint_writes_nothing_unless_allowed(tmp_path):
 
 
 def test_svf_code_bam_second_backbone_registration():
-    """[SVFC] BAM registers the stage-1 backbone again as layer0p..layer4p (base learner's).
+    """The SVF code's BAM registers the stage-1 backbone again as layer0p..layer4p.
 
     Without SVF they are the same modules as layer0..4 and are skipped; after
     SVF training they differ and are reported with what to do about them.

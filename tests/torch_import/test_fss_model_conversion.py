@@ -1,6 +1,6 @@
 """Trained SVF baseline / PFENet / BAM checkpoints -> build_fsss_model, compared stage by stage.
 
-Besides the outputs, the episode features of reference_spec 4.2 (query_feat,
+Besides the outputs, the episode features of `PFENet.forward` (query_feat,
 per-shot prototypes and priors) and, for BAM, the Gram distances, the k-shot
 weights and both learners' logits are compared with the PyTorch model's, so
 a mismatch points at the stage that causes it.

@@ -68,7 +68,7 @@ def test_skips_and_aliases():
         "pspnet_head/ppm/bn_bin3/gamma"
     assert path("bam", "learner_base.1.1.running_mean", "resnet50") == \
         "learner_base/cls/bn/moving_mean"
-    # [SVFC] BAM's layer{i}p: the same stage-1 modules, registered a second time.
+    # The SVF code's BAM layer{i}p: the same stage-1 modules, registered a second time.
     decision = placement_function("bam", "resnet50")("layer3p.2.bn1.running_var")
     assert isinstance(decision, Alias) and decision.primary_key == "layer3.2.bn1.running_var"
     assert placement_function("pfenet", "resnet50")("layer3p.2.bn1.running_var") is None

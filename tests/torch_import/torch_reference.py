@@ -1,12 +1,12 @@
 """Small PyTorch models with the references' module names, written for these tests.
 
-Their state dict keys are the references' (reference_spec 4): the deep-stem
+Their state dict keys are the references' (BAM/PFENet `model/*.py`): the deep-stem
 ResNet-50 of `resnet50_v2.pth` (conv1..3/bn1..3, layer1..4 of torchvision
 Bottlenecks with the stride on conv2, fc), VGG16-BN (`features`, a stand-in
 `classifier`), and the few-shot models that hold the backbone as layer0..4
 (PSPNet with ppm/cls and a second `encoder` registration, the SVF baseline,
-PFENet, BAM). The forward passes follow the spec's description of each
-model in eval mode; they are the references against which the converted
+PFENet, BAM). The forward passes follow each reference model's `forward`
+in eval mode; they are the references against which the converted
 Keras models are compared. Import only after `pytest.importorskip("torch")`.
 """
 
@@ -18,7 +18,8 @@ from torch import nn
 VGG16_CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
                 512, 512, 512, "M")
 VGG_STAGE_BOUNDS = (0, 7, 14, 24, 34, 43)
-# Dilation of each block's 3x3 conv in layer3 and layer4 (reference_spec 4.1).
+# Dilation of each block's 3x3 conv in layer3 and layer4 (D1 BAM `model/PSPNet.py`,
+# D2 the SVF code's `model/module/resnet.py`).
 RESNET_DILATIONS = {"all_blocks": ((2,) * 6, (4,) * 3),
                     "torchvision": ((1,) + (2,) * 5, (2,) + (4,) * 2)}
 REDUCE_DIM = 256
@@ -236,7 +237,7 @@ def cosine_gram(features):
 
 
 class FewShotModel(nn.Module):
-    """The part shared by the SVF baseline, PFENet and BAM's meta learner (spec 4.2)."""
+    """The part shared by the SVF baseline, PFENet and BAM's meta learner (`PFENet.forward`)."""
 
     def __init__(self, stages, vgg):
         super().__init__()

@@ -1,4 +1,4 @@
-"""Saving and reusing test episode lists (reference_spec §1.6, §9 pitfall 13).
+"""Saving and reusing test episode lists (1000 per fold, seed 321, as BAM `train.py`, `validate`).
 
 The reference's 1000 validation episodes depend on PyTorch's DataLoader worker
 seeding, which cannot be reproduced in TensorFlow. Instead the episodes of a

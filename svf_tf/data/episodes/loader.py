@@ -1,4 +1,4 @@
-"""Turning an episode into arrays: read, binarise, transform (reference_spec §1.5, §2).
+"""Turning an episode into arrays: read, binarise, transform (BAM `SemData.__getitem__`).
 
 These are the NumPy/OpenCV functions that `pipeline` runs inside
 `tf.numpy_function`; they can also be called directly (the tests compare
@@ -13,7 +13,8 @@ both). Each returns a dict with the pipeline's element keys:
 
 Support masks keep 255: the models treat `mask == 1` as foreground, so 255
 (and the padding) counts as background there, while the query's 255 stays
-ignored by the loss and the metric (§1.8).
+ignored by the loss and the metric (PFENet `PFENet.forward`, BAM
+`OneModel.forward`: `mask = (s_y[:,i,:,:] == 1).float()`).
 """
 
 import numpy as np
@@ -32,7 +33,7 @@ def binary_label(label: np.ndarray, class_id: int) -> np.ndarray:
     """The episode label: == class_id -> 1, == 255 -> 255, anything else -> 0.
 
     Other classes, including novel ones in the unfiltered training setting,
-    become background (reference_spec §1.5 step 4).
+    become background (BAM `util/dataset.py`, `SemData.__getitem__`).
 
     Args:
         label: HxW raw class indices.
@@ -68,14 +69,15 @@ def load_train_episode(fold_lists: FoldLists, item_index: int, shot: int,
 
     `rng` draws, in order: the class, the supports, the query augmentation
     (shared by the query label and base annotation), then each support's
-    augmentation (independent draws, §1.5 step 8).
+    augmentation (independent draws, as `SemData.__getitem__` transforms the
+    query and each support separately).
 
     Args:
         fold_lists: train `FoldLists` (base classes).
         item_index: index of the query in `fold_lists.items`.
         shot: supports per episode.
         config: augmentation parameters (crop size etc.).
-        rng: the episode's generator, e.g. `episodes.train_episode_rng(seed, epoch, i)`.
+        rng: the episode's generator, e.g. `sampling.train_episode_rng(seed, epoch, i)`.
         base_classes: if given, adds `query_base_mask`, the BAM base
             annotation of the query (`to_base_annotation`) under the query's
             geometric draw.

@@ -1,4 +1,4 @@
-"""Sampling few-shot episodes (reference_spec §1.5-§1.7).
+"""Sampling few-shot episodes (BAM/PFENet `util/dataset.py`, `SemData.__getitem__`).
 
 An episode is a query item, one class present in its label and k support
 items of that class. Training episodes are drawn on the fly, one per query
@@ -22,7 +22,8 @@ from svf_tf.data.lists.fold_lists import FoldLists
 Item = tuple[str, str]
 
 DEFAULT_TEST_SEED = 321
-# The five evaluation seeds of BAM's test.py (reference_spec §1.6).
+# The five evaluation seeds of BAM's test.py: `setup_seed(123)` (which seeds
+# NumPy) then `np.random.randint(0, 1000, 5)`, at module level.
 BAM_TEST_SEEDS = (510, 365, 382, 322, 988)
 DEFAULT_TEST_EPISODES = 1000
 
@@ -107,7 +108,7 @@ def present_classes(label: np.ndarray, classes: Iterable[int]) -> tuple[int, ...
 
     The 2048-pixel rule only decides list and pool membership; the candidate
     classes of an episode are re-derived from the label without it
-    (reference_spec §1.5 step 2, §9 pitfall 12).
+    (BAM `SemData.__getitem__` collects every base class present, any size).
     """
     values = set(np.unique(label).tolist())
     return tuple(c for c in classes if c in values)

@@ -1,4 +1,4 @@
-"""BAM base-learner annotations (reference_spec §1.9).
+"""BAM base-learner annotations (BAM `util/get_mulway_base_data.py`).
 
 BAM's stage-1 base learner is a (1 + number of base classes)-way segmenter.
 Its labels remap the dataset's class ids: base class c becomes its 1-based

@@ -1,9 +1,10 @@
-"""Fold class splits of Pascal-5i and COCO-20i (reference_spec §1.1, §1.2).
+"""Fold class splits of Pascal-5i and COCO-20i (BAM `util/dataset.py`, `SemData.__init__`).
 
 Each dataset's classes are split into 4 folds. The novel classes of fold i are
 held out for few-shot testing, the other (base) classes are used for training.
 The order of `FoldClasses.base` is the reference `sub_list` order: a base
-class's base-learner index (BAM) is its position there plus 1 (§1.9), and an
+class's base-learner index (BAM) is its position there plus 1
+(`util/get_mulway_base_data.py`), and an
 episode's `subcls` is its position in `base` (train) or `novel` (val).
 """
 

@@ -1,4 +1,4 @@
-"""Per-fold image lists and support pools (reference_spec §1.4, `make_dataset`).
+"""Per-fold image lists and support pools (BAM `util/dataset.py`, `make_dataset`).
 
 For every (image, label) of the split's list, with the label at its original
 resolution:
@@ -6,7 +6,8 @@ resolution:
 1. The classes present are the label's values other than 0 and 255.
 2. With the † filter (`filter_novel=True`, default for train), an image that
    contains any pixel of a class outside the fold's target classes (i.e. of
-   a novel class, for train) is dropped entirely (§9 pitfall 12).
+   a novel class, for train) is dropped entirely (`filter_intersection`;
+   SVF paper Sec. 4.1 and Appendix A, Table 10).
 3. A target class (base classes for train, novel classes for val) "survives"
    if it covers at least 2 * 32 * 32 = 2048 pixels.
 4. The image joins the list if at least one class survives, and joins the

@@ -1,6 +1,6 @@
 """Per-label class pixel counts, computed once per list and cached on disk.
 
-Building the fold lists (reference_spec §1.4) needs, for every label of a
+Building the fold lists (BAM `make_dataset`) needs, for every label of a
 list, how many pixels each class covers. Reading thousands of labels is the
 slow part, and the counts do not depend on the fold or on the † filter, so
 they are computed once per (dataset, dataset root, list content) and kept in a

@@ -1,7 +1,7 @@
 """Dataset list files: reading them, and deriving them from split files.
 
 A list file has one `image_path label_path` pair per line, relative to the
-dataset root, as in the references (reference_spec §1.3), e.g.
+dataset root, as in the references (PFENet `lists/pascal/*.txt`), e.g.
 `JPEGImages/2007_000032.jpg SegmentationClassAug/2007_000032.png`.
 
 When no list file is given, the list is derived from the dataset's own files:

@@ -1,7 +1,7 @@
 """Writes COCO-20i index-PNG masks from the official COCO 2014 instance files.
 
 The library half of `scripts/prepare_coco.py`. The references read COCO as
-one 8-bit PNG per image with class indices 1..80 (reference_spec §1.2, §1.3);
+one 8-bit PNG per image with class indices 1..80 (BAM `util/dataset.py`);
 those PNGs came from an external PFENet script that is not public, so the
 conventions below are stated explicitly:
 

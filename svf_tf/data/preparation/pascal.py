@@ -21,7 +21,8 @@ Writes into the VOC2012 folder (the standard layout, which svf_tf.data reads):
   boundaries; SBD labels (0..20, no 255) fill in the rest.
 * `ImageSets/Segmentation/sbd_train_noval.txt`: the SBD image ids of the
   training list. `svf_tf.data` merges them with VOC train into the training
-  list (reference_spec §1.3). They are SBD's `train_noval.txt` if present,
+  list (PFENet `lists/pascal/voc_sbd_merge_noduplicate.txt`, built by
+  `duplicate_removel.py`). They are SBD's `train_noval.txt` if present,
   else SBD `train.txt` minus every VOC2012 val image (`ImageSets/Main/val.txt`
   and `ImageSets/Segmentation/val.txt`). That is our reading of "SBD train
   without VOC2012 val": the segmentation val set alone (1,449) cannot account

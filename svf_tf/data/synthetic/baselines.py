@@ -61,7 +61,7 @@ def baseline_miou(episodes, num_classes: int) -> dict[str, float]:
     """Few-shot mIoU of every strategy over test episodes of the synthetic dataset.
 
     Args:
-        episodes: `Episode`s (e.g. `episodes.make_test_episodes`) whose query
+        episodes: `Episode`s (e.g. `sampling.make_test_episodes`) whose query
             labels are synthetic-dataset labels.
         num_classes: novel-class slots of the fold (5).
 

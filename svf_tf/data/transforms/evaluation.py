@@ -1,6 +1,7 @@
 """Test-time resize/pad and the original-resolution evaluation label.
 
-reference_spec §2.2 and §2.3. The test canvas reproduces the reference
+BAM `util/transform.py` (`Resize`) and `train.py` (`validate`,
+`ori_resize`). The test canvas reproduces the reference
 exactly, including its quirks: both sides are floored to a multiple of 8, so
 the long side of the content is 472 on a 473 canvas; the image is pasted at
 the top-left on zeros *before* normalisation (the pad becomes -mean/std);
@@ -57,7 +58,7 @@ def resize_and_pad(image: np.ndarray, labels: list[np.ndarray],
     Returns:
         The size x size x 3 float32 image (INTER_LINEAR, padded with 0) and
         the size x size uint8 labels (INTER_NEAREST, padded with 255). The
-        image still needs `train_transforms.normalize`.
+        image still needs `svf_tf.data.transforms.train.normalize`.
     """
     new_h, new_w = resized_shape(image.shape[0], image.shape[1], size)
     canvas = np.zeros((size, size, 3), np.float32)

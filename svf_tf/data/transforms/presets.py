@@ -1,7 +1,7 @@
-"""Augmentation settings per dataset (reference_spec §2.1, §2.2, §5.1).
+"""Augmentation settings per dataset (BAM `config/{pascal,coco}/*.yaml`).
 
-An `AugmentConfig` holds every number the training chain (`train_transforms`)
-and the test resize (`test_transforms`) use. The presets reproduce the
+An `AugmentConfig` holds every number the training chain (`transforms.train`)
+and the test resize (`transforms.evaluation`) use. The presets reproduce the
 reference configs; `augment_config` returns one, optionally with smaller
 crop/test sizes so CPU demos can run at e.g. 129 or 193 px.
 """
@@ -10,7 +10,7 @@ import dataclasses
 
 from svf_tf.constants import input_size_error
 
-# ImageNet statistics in 0..255 RGB units (reference_spec §2.1 step 7).
+# ImageNet statistics in 0..255 RGB units (BAM `train.py`, `main`: value_scale = 255).
 IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 
@@ -18,8 +18,9 @@ IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 def check_size(size: int, name: str) -> int:
     """Returns `size` if (size - 1) % 8 == 0 and size >= 9, else raises ValueError.
 
-    The models compute their output size as (size - 1) / 8 * 8 + 1 (reference_spec
-    §4.6), which only gives back `size` when size - 1 is a multiple of 8.
+    The models compute their output size as (size - 1) / 8 * 8 + 1 (BAM
+    `model/BAM.py`, `OneModel.forward`), which only gives back `size` when
+    size - 1 is a multiple of 8.
     """
     error = input_size_error(name, size, minimum=9)
     if error:
@@ -79,7 +80,7 @@ class AugmentConfig:
             raise ValueError(f"max_crop_retries={self.max_crop_retries!r} must be >= 0.")
 
 
-# Reference configs: [BAM] config/{pascal,coco}/*_resnet50.yaml and *_base.yaml.
+# Reference configs: BAM config/{pascal,coco}/*_resnet50.yaml and *_base.yaml.
 PRESETS = {
     "pascal": AugmentConfig(name="pascal", scale_range=(0.9, 1.1), crop_size=473, test_size=473),
     "coco": AugmentConfig(name="coco", scale_range=(0.8, 1.25), crop_size=641, test_size=641),

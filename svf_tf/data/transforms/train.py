@@ -1,4 +1,4 @@
-"""Training augmentation chain with OpenCV (reference_spec §2.1).
+"""Training augmentation chain with OpenCV (BAM `util/transform.py`, built in `train.py` `main`).
 
 Every op takes an RGB float32 image in 0..255, a list of HxW uint8 label maps
 that share the image's geometry (the binary episode label and, for BAM, the
