@@ -39,7 +39,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
 
-from svf_tf.cli import errors as cli
+from svf_tf.cli import errors as cli  # noqa: E402
+from svf_tf.config.flags import define_flags  # noqa: E402
 
 flags.DEFINE_list("sections", ["layer", "build", "model", "data"],
                   "Sections to run: layer, build, model, data.")
@@ -51,8 +52,7 @@ flags.DEFINE_list("model_variants", ["freeze", "svf", "svf_paper", "svf_kernel",
 flags.DEFINE_list("xla", ["off", "on"], "Model section: run without and/or with jit_compile.")
 flags.DEFINE_bool("memory", True, "Model section: also measure each variant's peak memory "
                   "(one process per variant).")
-flags.DEFINE_enum("backbone", "resnet50", ["resnet50", "vgg16"],
-                  "Backbone of the model and data sections (the targets are for ResNet-50).")
+define_flags(names=("backbone",))  # main.py's --backbone: the model and data sections' one
 flags.DEFINE_integer("data_size", 473, "Input side of the data section (the paper's 473).",
                      lower_bound=17)
 flags.DEFINE_integer("batch", 8, "Batch size of the layer section.", lower_bound=1)
@@ -212,7 +212,7 @@ MODEL_VARIANTS = {
     "svf_paper": {"finetune": "svf", "svf_compute": "factored"},
     "svf_kernel": {"finetune": "svf", "svf_compute": "kernel"},
     "part": {"finetune": "part"},
-    "full": {"finetune": "full", "finetune_stages": (0, 1, 2, 3, 4)},
+    "full": {"finetune": "full", "finetune_stages": (0, 1, 2, 3, 4), "train_bn": False},
 }
 
 
@@ -222,9 +222,11 @@ def _model_config(variant, size, batch, jit, **extra):
     options = dict(MODEL_VARIANTS[variant])
     if FLAGS.backbone == "resnet50":
         options["stem"] = "keras"
-    return ExperimentConfig(synthetic=True, backbone=FLAGS.backbone, train_size=size,
-                            test_size=size, batch_size=batch, svf_rank_multiple=1,
-                            jit_compile=jit, **options, **extra)
+    if options["finetune"] == "svf":
+        options["svf_rank_multiple"] = 1
+    return ExperimentConfig.from_settings(synthetic=True, backbone=FLAGS.backbone,
+                                          train_size=size, test_size=size, batch_size=batch,
+                                          jit_compile=jit, **options, **extra)
 
 
 def _random_batch(size, batch, shot=1):

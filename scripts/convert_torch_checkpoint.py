@@ -28,7 +28,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
 
-from svf_tf.cli import errors as cli
+from svf_tf.cli import errors as cli  # noqa: E402
+from svf_tf.config.flags import define_flags  # noqa: E402
 from svf_tf.torch_import import (  # noqa: E402
     BACKBONE_TARGETS,
     TARGETS,
@@ -43,16 +44,10 @@ flags.DEFINE_enum("target", None, list(TARGETS),
                   "What the checkpoint holds: resnet50_deep_stem (resnet50_v2.pth), vgg16_bn "
                   "(vgg16_bn.pth), pspnet (BAM's stage-1 best.pth), or a trained baseline / "
                   "pfenet / bam model.")
-flags.DEFINE_enum("backbone", None, ["resnet50", "vgg16"], "Backbone of a pspnet / baseline / "
-                  "pfenet / bam checkpoint (implied by the backbone targets).")
-flags.DEFINE_enum("dilation", None, ["all_blocks", "torchvision"],
-                  "ResNet-50 dilation of the Keras model built (the weights do not depend on "
-                  "it): all_blocks = PFENet/BAM (D1), torchvision = the SVF code (D2). "
-                  "Default: the method's published choice.")
-flags.DEFINE_enum("dataset", "pascal", ["pascal", "coco"],
-                  "pspnet and bam: base classes of the base learner (15 Pascal, 60 COCO).")
-flags.DEFINE_integer("shot", 1, "bam: the shot the checkpoint was trained with (its k-shot "
-                     "re-weighting exists for shot > 1).", lower_bound=1)
+# main.py's model flags, from the same settings (svf_tf/config/experiment.py). Here
+# --backbone matters for the model targets only (the backbone targets imply it), and
+# --dilation unset means the method's published pattern.
+define_flags(names=("backbone", "dilation", "dataset", "shot"))
 flags.DEFINE_string("output", None, "The .weights.h5 file to write; omit for a dry run that "
                     "only prints the report.")
 flags.DEFINE_string("backbone_output", None, "pspnet / baseline / pfenet / bam: also write the "
@@ -74,6 +69,11 @@ def loading_hint(target, backbone, dilation, dataset, shot, output) -> str:
             f'model.load_weights("{output}")')
 
 
+def given_backbone():
+    """--backbone if given: the backbone targets imply it, the model targets need it."""
+    return FLAGS.backbone if FLAGS["backbone"].present else None
+
+
 def main(argv):
     if len(argv) > 1:
         raise ValueError(f"unexpected arguments {argv[1:]}; every option is a --flag.")
@@ -81,7 +81,7 @@ def main(argv):
         raise ValueError("--checkpoint and --target are required (see --help).")
     try:
         report = convert_checkpoint(
-            FLAGS.checkpoint, FLAGS.target, FLAGS.output, backbone=FLAGS.backbone,
+            FLAGS.checkpoint, FLAGS.target, FLAGS.output, backbone=given_backbone(),
             dilation=FLAGS.dilation, dataset=FLAGS.dataset, shot=FLAGS.shot,
             backbone_output=FLAGS.backbone_output, allow_unplaced=FLAGS.allow_unplaced,
             allow_unset=FLAGS.allow_unset)
@@ -96,7 +96,7 @@ def main(argv):
     print(report)
     if FLAGS.output:
         print(f"\nwrote {FLAGS.output}")
-        print("load with: " + loading_hint(FLAGS.target, FLAGS.backbone, FLAGS.dilation,
+        print("load with: " + loading_hint(FLAGS.target, given_backbone(), FLAGS.dilation,
                                            FLAGS.dataset, FLAGS.shot, FLAGS.output))
     else:
         print("\ndry run: no --output given, nothing written.")

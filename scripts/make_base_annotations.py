@@ -18,22 +18,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
 
-from svf_tf.cli import errors as cli
+from svf_tf.cli import errors as cli  # noqa: E402
+from svf_tf.config.flags import define_flags  # noqa: E402
 from svf_tf.data import build_fold_lists, ensure_synthetic_dataset, fold_classes  # noqa: E402
 from svf_tf.data.cache import check_outside  # noqa: E402
 from svf_tf.data.lists.base_annotation import write_base_annotations  # noqa: E402
 
-flags.DEFINE_enum("dataset", "pascal", ["pascal", "coco"], "Dataset.")
-flags.DEFINE_string("data_root", None, "Dataset root.")
-flags.DEFINE_bool("synthetic", False, "Use the built-in synthetic dataset (Pascal layout).")
-flags.DEFINE_integer("fold", 0, "Fold, 0..3.")
+# The data flags of main.py, from the same settings (svf_tf/config/experiment.py).
+define_flags(names=("dataset", "data_root", "synthetic", "fold", "train_list", "val_list",
+                    "coco_split", "cache_dir"))
 flags.DEFINE_list("splits", ["train", "val"], "Splits to write.")
 flags.DEFINE_string("output_dir", None, "Output root (outside the dataset root).")
-flags.DEFINE_string("train_list", None, "Training list file; default: derived.")
-flags.DEFINE_string("val_list", None, "Validation list file; default: derived.")
-flags.DEFINE_enum("coco_split", "interleaved", ["interleaved", "contiguous"],
-                  "COCO-20i class split.")
-flags.DEFINE_string("cache_dir", None, "Cache directory for the fold lists.")
 flags.DEFINE_bool("overwrite", False, "Rewrite existing files.")
 FLAGS = flags.FLAGS
 

@@ -18,23 +18,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
 
-from svf_tf.cli import errors as cli
+from svf_tf.cli import errors as cli  # noqa: E402
+from svf_tf.config.flags import define_flags  # noqa: E402
 from svf_tf.data import build_fold_lists, ensure_synthetic_dataset  # noqa: E402
 from svf_tf.data.lists.class_splits import PASCAL_CLASS_NAMES  # noqa: E402
 
-flags.DEFINE_enum("dataset", "pascal", ["pascal", "coco"], "Dataset.")
-flags.DEFINE_string("data_root", None, "Dataset root (Pascal: VOC2012 folder; COCO: the folder "
-                    "with train2014/, val2014/, annotations/).")
-flags.DEFINE_bool("synthetic", False, "Use the built-in synthetic dataset (Pascal layout, "
-                  "generated on first use) instead of --data_root.")
-flags.DEFINE_integer("fold", 0, "Fold, 0..3.")
-flags.DEFINE_string("train_list", None, "Training list file (`image label` per line, relative "
-                    "to data_root); default: derived from the dataset's split files.")
-flags.DEFINE_string("val_list", None, "Validation list file; default: derived.")
-flags.DEFINE_enum("coco_split", "interleaved", ["interleaved", "contiguous"],
-                  "COCO-20i class split: every 4th class (all published configs) or blocks of 20.")
-flags.DEFINE_string("cache_dir", None, "Cache directory (default: $SVF_TF_CACHE or "
-                    "~/.cache/svf_tf); never inside data_root.")
+# The data flags of main.py, from the same settings (svf_tf/config/experiment.py).
+define_flags(names=("dataset", "data_root", "synthetic", "fold", "train_list", "val_list",
+                    "coco_split", "cache_dir"))
 flags.DEFINE_bool("json", False, "Print the summary as JSON.")
 FLAGS = flags.FLAGS
 

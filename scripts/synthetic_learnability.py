@@ -32,23 +32,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
 
-from svf_tf.cli import errors as cli
+from svf_tf.cli import errors as cli  # noqa: E402
+from svf_tf.config.flags import define_flags  # noqa: E402
 
-flags.DEFINE_integer("fold", 0, "Pascal-5i fold of the synthetic dataset.", lower_bound=0,
-                     upper_bound=3)
-flags.DEFINE_integer("shot", 1, "Supports per episode.", lower_bound=1)
+# The flags this probe shares with main.py, from the same settings
+# (svf_tf/config/experiment.py); --scale_range unset means the probe's 0.2,0.3.
+define_flags(names=("fold", "shot", "seed", "batch_size", "cache_dir", "scale_range"))
+PROBE_SCALE_RANGE = (0.2, 0.3)  # the 160-320 px images at the scale of the 65 px test resize
 flags.DEFINE_integer("size", 65, "Training crop and test size ((size - 1) % 8 == 0).",
                      lower_bound=17)
-flags.DEFINE_list("scale_range", ["0.2", "0.3"], "Training RandScale range: 0.2-0.3 shows "
-                  "the 160-320 px images at the scale of the 65 px test resize.")
 flags.DEFINE_integer("steps", 1500, "Training steps of the probe.", lower_bound=1)
-flags.DEFINE_integer("batch_size", 8, "Episodes per training step.", lower_bound=1)
 flags.DEFINE_float("lr", 1e-3, "Adam learning rate of the probe.", lower_bound=0.0)
 flags.DEFINE_integer("episodes", 1000, "Test episodes (the papers' 1000).", lower_bound=1)
-flags.DEFINE_integer("seed", 321, "Seed of the training episodes, the probe and the test "
-                     "episodes.")
-flags.DEFINE_string("cache_dir", None, "Cache holding the synthetic dataset and lists; default "
-                    "$SVF_TF_CACHE or ~/.cache/svf_tf.")
 flags.DEFINE_string("out", None, "Also write the results to this JSON file.")
 FLAGS = flags.FLAGS
 
@@ -152,10 +147,7 @@ def main(argv):
     from svf_tf.metrics.evaluation import evaluate_episodes
 
     start = time.time()
-    try:
-        scale_range = tuple(float(v) for v in FLAGS.scale_range)
-    except ValueError as error:
-        raise ValueError(f"--scale_range takes two numbers min,max ({error}).") from None
+    scale_range = FLAGS.scale_range or PROBE_SCALE_RANGE
     root = ensure_synthetic_dataset(
         None if FLAGS.cache_dir is None else os.path.join(FLAGS.cache_dir, "synthetic_pascal"))
     lists = {split: build_fold_lists("pascal", root, FLAGS.fold, split,

@@ -8,6 +8,8 @@ The SVF layer library works on any Keras model:
     svf_tf.save_svf_weights(svf_model, "adapter.svf.npz")
     plain = svf_tf.merge_svf(svf_model)
 
+Where each concept lives: docs/architecture.md (one line per folder).
+
 The names below are imported on first use, so that TensorFlow-free parts of
 the package (dataset preparation, list building) start without loading it.
 """

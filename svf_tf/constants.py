@@ -9,6 +9,12 @@ used by more than one room of the package (data, models, metrics, config).
 #: PFENet/BAM `util/transform.py` (`ignore_label=255`).
 IGNORE_LABEL = 255
 
+#: The jobs of `main.py --mode` (svf_tf/cli/main.py maps each to its function).
+MODES = ("demo", "train", "train_base", "eval", "export", "predict")
+
+#: `tf.distribute` strategies a run can use (`--strategy`, svf_tf/runs/strategy.py).
+DISTRIBUTION_STRATEGIES = ("mirrored", "multi_worker", "default")
+
 #: Backbones the few-shot models are built on (SVF paper Sec. 4.1).
 BACKBONES = ("resnet50", "vgg16")
 

@@ -38,10 +38,6 @@ def assert_keras_file_round_trip(model, inputs, path):
     return loaded
 
 
-def _as_list(x):
-    return list(x) if isinstance(x, (list, tuple)) else [x]
-
-
 def _numpy_tree(outputs):
     return [keras.ops.convert_to_numpy(t) for t in keras.tree.flatten(outputs)]
 

@@ -6,6 +6,11 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
+# Command-line runs in a subprocess: the marked tier (`pytest -m slow`).
+pytestmark = pytest.mark.slow
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -48,9 +53,10 @@ def test_bad_input_is_one_line_without_traceback(tmp_path):
     result = run_main("--fold=4")
     assert result.returncode != 0 and "fold" in result.stderr and "Traceback" not in result.stderr
     result = run_main("--train_size=100")
-    assert result.returncode == 1 and "use 97 or 105" in result.stderr
+    assert result.returncode == 1 and "e.g. 97 or 105" in result.stderr
     result = run_main("--scale_range=0.3,0.2")
-    assert result.returncode == 1 and "scale_range=[0.3, 0.2] must be two numbers" in result.stderr
+    assert result.returncode == 1 and "error: --scale_range=0.3,0.2 is not accepted: give two " \
+        "numbers 0 < min <= max" in result.stderr
 
 
 def test_tiny_training_run_from_the_command_line(tmp_path):
@@ -61,7 +67,7 @@ def test_tiny_training_run_from_the_command_line(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["steps"] == 2 and summary["svf_trainable_values"] == 3840
-    assert summary["config"]["scale_range"] == [0.5, 0.6]
+    assert summary["config"]["data"]["scale_range"] == [0.5, 0.6]
     assert (tmp_path / "run" / "flags.txt").read_text().count("--mode=train") == 1
     assert "best validation mIoU" in result.stdout
 

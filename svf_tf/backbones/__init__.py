@@ -2,10 +2,10 @@
 
 from svf_tf.backbones.backbone_bn import check_backbone_bn
 from svf_tf.backbones.build_backbone import BACKBONES, build_backbone, check_input_shape
-from svf_tf.backbones.finetune_spec import FinetuneSpec
 from svf_tf.backbones.frozen_batch_norm import FrozenBatchNormalization
 from svf_tf.backbones.stop_gradient import StopGradient
 from svf_tf.backbones.torch_batch_norm import TorchBatchNormalization
+from svf_tf.config.finetune_spec import FinetuneSpec
 from svf_tf.constants import BACKBONE_BN
 from svf_tf.weights.pretrained import (
     KERAS_IMAGENET_WEIGHTS,

@@ -2,7 +2,7 @@
 
 import keras
 
-from svf_tf.backbones.finetune_spec import FinetuneSpec
+from svf_tf.config.finetune_spec import FinetuneSpec
 from svf_tf.layers import SVFConv2D
 from svf_tf.surgery import apply_svf
 
@@ -39,6 +39,9 @@ def apply_finetune(model, spec: FinetuneSpec, stages: dict):
         ValueError: if a mode other than "freeze" leaves nothing trainable.
     """
     if spec.mode == "svf":
+        # The one place where the fine-tuning settings (svf_factors, svf_parametrization,
+        # svf_rank_multiple, svf_compute; svf_tf/config/finetune.py) take the SVF layers'
+        # public names (trainable_factors, parametrization, rank_multiple, compute).
         model = apply_svf(
             model, filters=lambda layer: spec.decomposes(stages[layer.name]),
             trainable_factors=spec.svf_factors, parametrization=spec.svf_parametrization,

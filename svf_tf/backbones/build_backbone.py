@@ -4,9 +4,9 @@ import keras
 
 from svf_tf.backbones.apply_finetune import apply_finetune
 from svf_tf.backbones.backbone_bn import check_backbone_bn
-from svf_tf.backbones.finetune_spec import FinetuneSpec
 from svf_tf.backbones.resnet50_backbone import resnet50_backbone
 from svf_tf.backbones.vgg16_backbone import vgg16_backbone
+from svf_tf.config.finetune_spec import FinetuneSpec
 from svf_tf.constants import BACKBONES, input_size_error
 
 _OPTIONS = {"resnet50": ("dilation", "stem"), "vgg16": ("batch_norm",)}

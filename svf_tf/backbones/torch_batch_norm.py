@@ -33,10 +33,16 @@ class TorchBatchNormalization(keras.layers.BatchNormalization):
       flow through the batch statistics).
 
     Under `tf.distribute` each replica normalises its own part of the
-    batch (PyTorch BN without SyncBatchNorm) and the moving statistics take
-    the *mean* of the replicas' updates (variable aggregation "mean", which
-    also lets replicas assign them). For equal replica batches the moving
-    mean then gets the whole batch's mean, as one device would compute.
+    batch (PyTorch BN without SyncBatchNorm) and updates its own copy of the
+    moving statistics; reading them outside the replicas (evaluation,
+    checkpoints, saving) gives the *mean* of the copies (synchronization
+    "on_read", aggregation "mean", as Keras' metrics). The update is linear,
+    so that mean is exactly what one shared copy updated with the replicas'
+    mean statistics would hold; for equal replica batches the moving mean
+    gets the whole batch's mean, as one device would compute. Replicas never
+    synchronise inside the step, so the layer also runs in an XLA-compiled
+    function nested in `strategy.run` (where a cross-replica assignment
+    would fail).
 
     The default of the backbones is `FrozenBatchNormalization` (the `fix_bn`
     of BAM and the SVF authors' code); `build_backbone(...,
@@ -65,11 +71,18 @@ class TorchBatchNormalization(keras.layers.BatchNormalization):
         super().__init__(momentum=momentum, **kwargs)
 
     def add_weight(self, *args, **kwargs):
-        if kwargs.get("name") in _MOVING_STATISTICS:
-            # Replicas assign these in their own context (MirroredStrategy refuses
-            # that for aggregation "none").
-            kwargs["aggregation"] = "mean"
-        return super().add_weight(*args, **kwargs)
+        name = kwargs.get("name")
+        if name not in _MOVING_STATISTICS:
+            return super().add_weight(*args, **kwargs)
+        # `Layer.add_weight` has no `synchronization`; this is its path for
+        # the two (non-trainable, float32) moving statistics.
+        with keras.name_scope(self.name, caller=self):
+            variable = keras.Variable(
+                initializer=keras.initializers.get(kwargs["initializer"]),
+                shape=kwargs["shape"], dtype=self.variable_dtype, trainable=False,
+                autocast=False, aggregation="mean", synchronization="on_read", name=name)
+        self._track_variable(variable)
+        return variable
 
     def call(self, inputs, training=None, mask=None):
         if not training:

@@ -11,10 +11,8 @@ from random weights and the demo says so.
 import dataclasses
 import os
 
-from svf_tf.cli.train import train
 from svf_tf.config.experiment import ExperimentConfig
 from svf_tf.runs.run_files import write_json
-from svf_tf.weights.pretrained import resolve_weights
 
 # Sizes chosen so that both runs finish in under 10 minutes on 2 CPU cores
 # (measured: 4 epochs of 30 steps took 11.5 minutes, 3 of 25 took 10.1; 2 of
@@ -28,21 +26,36 @@ DEMO_SETTINGS = {"train_size": 65, "test_size": 65, "scale_range": (0.2, 0.3), "
                  "early_stop": 0, "lr": 0.05, "lr_schedule": "constant"}
 
 
-def demo_configs(base):
-    """The two runs compared: frozen backbone and SVF, otherwise identical.
+def demo_defaults(values):
+    """The demo's settings where the user gave no flag (`--epochs=10` still wins).
 
-    The demo's sizes apply except where the user changed a flag from its
-    default (e.g. --epochs=10 or --backbone=vgg16).
+    Args:
+        values: {setting: value} of the parsed flags (the backbone decides
+            the stem: Keras' ImageNet weights fit Keras' 7x7 stem).
     """
-    defaults = {f.name: f.default for f in dataclasses.fields(ExperimentConfig)}
-    changed = {k: v for k, v in dataclasses.asdict(base).items() if v != defaults[k]}
-    common = {**dataclasses.asdict(base), **DEMO_SETTINGS, **changed,
-              "synthetic": True, "dataset": "pascal"}
-    if base.backbone == "resnet50" and base.stem is None:
-        common["stem"] = "keras"  # the stem Keras' ImageNet weights fit
-    return {finetune: ExperimentConfig(**{**common, "finetune": finetune,
-                                          "work_dir": os.path.join(base.work_dir, finetune)})
-            for finetune in ("freeze", "svf")}
+    defaults = {**DEMO_SETTINGS, "synthetic": True}
+    if values.get("backbone", "resnet50") == "resnet50":
+        defaults["stem"] = "keras"
+    return defaults
+
+
+def demo_config(**settings):
+    """The demo's `ExperimentConfig` from Python: `settings` over `demo_defaults`."""
+    return ExperimentConfig.from_settings(
+        **{**demo_defaults(settings), "mode": "demo", **settings})
+
+
+def demo_configs(config):
+    """The two runs compared: frozen backbone and SVF (`config.finetune`), otherwise identical.
+
+    Each writes into its own subdirectory of the demo's work directory.
+    """
+    specs = {"freeze": type(config.finetune)("freeze"), "svf": config.finetune}
+    return {name: dataclasses.replace(
+                config, finetune=spec,
+                run=dataclasses.replace(config.run, work_dir=os.path.join(config.run.work_dir,
+                                                                          name)))
+            for name, spec in specs.items()}
 
 
 def format_table(results):
@@ -57,30 +70,58 @@ def format_table(results):
     return "\n".join(lines)
 
 
-def run_demo(base_config, strategy, log=print):
-    """Trains and evaluates both runs; returns {"freeze": summary, "svf": summary}."""
+def run_demo(config, strategy, log=print):
+    """Trains and evaluates both runs of `demo_configs(config)`.
+
+    Args:
+        config: the demo's `ExperimentConfig` (`demo_config`, or the flags with
+            `demo_defaults`); its fine-tuning group is the SVF run's.
+        strategy: a `tf.distribute.Strategy`.
+        log: callable taking one line of text.
+
+    Returns:
+        {"freeze": summary, "svf": summary}.
+    """
+    from svf_tf.cli.train import train
+    from svf_tf.weights.pretrained import resolve_weights
+
+    if not config.data.synthetic:
+        raise ValueError("--mode=demo trains on the built-in synthetic dataset; remove "
+                         "--nosynthetic (a config's flagfile runs a real dataset).")
+    if config.finetune.mode != "svf":
+        raise ValueError(f"--mode=demo compares a frozen backbone with SVF; its fine-tuning "
+                         f"group must be SVF's, not {config.finetune.mode!r}.")
+    backbone = config.model.backbone
     try:
-        weights = resolve_weights("imagenet", base_config.backbone, download=False)
-        log(f"{base_config.backbone}: ImageNet weights from Keras' cache ({weights})")
+        weights = resolve_weights("imagenet", backbone, download=False)
+        log(f"{backbone}: ImageNet weights from Keras' cache ({weights})")
     except (FileNotFoundError, ValueError):
         weights = None
-        log(f"{base_config.backbone}: no ImageNet weights in Keras' cache; random "
+        log(f"{backbone}: no ImageNet weights in Keras' cache; random "
             "initialisation (mIoU is then far below the paper's)")
-    base_config = dataclasses.replace(base_config, weights=weights, synthetic=True)
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, weights=weights))
     results = {}
-    for name, config in demo_configs(base_config).items():
-        log(f"\n=== {name}: {config.method} with a "
-            f"{'frozen' if name == 'freeze' else 'SVF'} {config.backbone} ===")
-        results[name] = train(config, strategy, log)
+    for name, run_config in demo_configs(config).items():
+        log(f"\n=== {name}: {run_config.model.method} with a "
+            f"{'frozen' if name == 'freeze' else 'SVF'} {backbone} ===")
+        results[name] = train(run_config, strategy, log)
     table = format_table(results)
     log("\nbest validation mIoU on the synthetic dataset's novel classes (fold "
-        f"{base_config.fold}, {base_config.shot}-shot, {DEMO_SETTINGS['test_episodes']} "
+        f"{config.data.fold}, {config.data.shot}-shot, {config.data.test_episodes} "
         "episodes):\n" + table)
-    write_json(os.path.join(base_config.run_dir, "summary.json"),
+    write_json(os.path.join(config.run_dir, "summary.json"),
                {"mode": "demo", "weights": weights or "random", "table": table,
+                "config": config.to_dict(),
                 "runs": {k: {key: v[key] for key in ("best_miou", "last_eval",
                                                       "svf_trainable_values",
                                                       "other_trainable_values", "seconds",
                                                       "work_dir")}
                          for k, v in results.items()}})
     return results
+
+
+def demo_mode(config, log=print):
+    """`--mode=demo` (svf_tf/cli/main.py): `run_demo` under `config.run.strategy`."""
+    from svf_tf.runs.strategy import make_strategy
+
+    return run_demo(config, make_strategy(config.run.strategy), log)

@@ -9,7 +9,9 @@ non-finite training loss (`FloatingPointError`, its message names the step
 and the last good checkpoint), and a file that failed to load inside
 `tf.data`, which TensorFlow wraps in its own error (the "Failed to load ..."
 line the pipeline wrote is kept). `--debug` shows the traceback instead.
-Anything else is a bug and keeps its traceback.
+Anything else is a bug and keeps its traceback. A flag that cannot be parsed
+(an unknown flag, a bad value, a missing flagfile) is one `error: ...` line
+too, instead of absl's two-line usage message.
 """
 
 import sys
@@ -40,12 +42,29 @@ def data_error_line(error: BaseException) -> str | None:
     return None
 
 
+def fail(message):
+    """Prints `error: message` on stderr and exits with status 1."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def parse_flags(argv):
+    """absl's flag parsing, with a parse error as one line.
+
+    A bad value of a setting (svf_tf/config/settings.py) is reported in the
+    setting's own words ("--fold=4 is not accepted: give an integer in
+    [0, 3]."), without absl's "flag --fold=4:" prefix.
+    """
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as error:
+        cause = error.__context__
+        from_setting = type(cause).__name__ == "SettingError"
+        fail(one_line(cause if from_setting else error).removeprefix("ERROR:: "))
+
+
 def run(main) -> None:
     """`absl.app.run(main)`, turning user errors into a one-line message."""
-
-    def fail(message):
-        print(f"error: {message}", file=sys.stderr)
-        sys.exit(1)
 
     def guarded(argv):
         try:
@@ -60,4 +79,4 @@ def run(main) -> None:
                 raise
             fail(line)
 
-    app.run(guarded)
+    app.run(guarded, flags_parser=parse_flags)

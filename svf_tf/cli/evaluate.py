@@ -25,7 +25,7 @@ def format_report(result):
 
 
 def evaluate_checkpoint(config, checkpoint_path=None, log=print):
-    """Evaluates a checkpoint (default: the run's best) on every seed of `config.eval_seeds`.
+    """Evaluates a checkpoint (default: the run's best) on every seed of `config.data.eval_seeds`.
 
     Returns:
         A dict with per-seed reports, their mean/std summary and the
@@ -35,28 +35,33 @@ def evaluate_checkpoint(config, checkpoint_path=None, log=print):
     model, restored = restore_model(task, checkpoint_path)
     predict = task.make_predict_fn(model)
     reports, files = [], []
-    for seed in config.eval_seeds:
+    for seed in config.data.eval_seeds:
         dataset, episode_file = task.test_dataset(seed)
-        log(f"seed {seed}: {config.test_episodes} episodes from {episode_file}")
+        log(f"seed {seed}: {config.data.test_episodes} episodes from {episode_file}")
         reports.append(evaluate_episodes(predict, dataset, task.num_novel))
         files.append(episode_file)
     result = {
         "checkpoint": restored,
-        "seeds": list(config.eval_seeds),
+        "seeds": list(config.data.eval_seeds),
         "reports": reports,
         "summary": summarize_seeds(reports),
         "conventions": {
-            "episodes per seed": config.test_episodes,
-            "seeds": ",".join(str(s) for s in config.eval_seeds),
+            "episodes per seed": config.data.test_episodes,
+            "seeds": ",".join(str(s) for s in config.data.eval_seeds),
             "resolution": "original label resolution (logits resized with align_corners)",
             "ignored": "255 pixels",
             "mIoU": "per novel class, intersections and unions summed over episodes",
             "checkpoint": restored,
-            "dagger filter in training": config.filter_novel,
-            "test size": config.test_size,
+            "dagger filter in training": config.data.filter_novel,
+            "test size": config.data.test_size,
         },
         "episode_files": files,
     }
     write_json(os.path.join(config.run_dir, "eval.json"), result)
     log(format_report(result))
     return result
+
+
+def eval_mode(config, log=print):
+    """`--mode=eval` (svf_tf/cli/main.py): `--checkpoint` or the run's best."""
+    return evaluate_checkpoint(config, config.checkpoint.checkpoint, log)

@@ -21,6 +21,13 @@ def export_checkpoint(config, checkpoint_path=None, export_dir=None, log=print):
     export_dir = export_dir or os.path.join(config.run_dir, "saved_model")
     export_fsss_model(model, export_dir)
     log(f"exported {restored} to {export_dir} (serving signature: query_image [B,H,W,3], "
-        f"support_images [B,{config.shot},H,W,3], support_masks [B,{config.shot},H,W] -> "
+        f"support_images [B,{config.data.shot},H,W,3], "
+        f"support_masks [B,{config.data.shot},H,W] -> "
         "logits)")
     return export_dir
+
+
+def export_mode(config, log=print):
+    """`--mode=export` (svf_tf/cli/main.py): `--checkpoint` to `--export_dir`."""
+    return export_checkpoint(config, config.checkpoint.checkpoint, config.export.export_dir,
+                             log)

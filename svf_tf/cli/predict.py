@@ -54,18 +54,18 @@ def predict_episode(config, query_path, support_paths, mask_paths, class_id=1,
         (mask path, overlay path).
     """
     config_shot = len(support_paths)
-    if config_shot != config.shot:
+    if config_shot != config.data.shot:
         raise ValueError(
-            f"{config_shot} support image(s) given but the model is {config.shot}-shot; pass "
-            f"--shot={config_shot} with a checkpoint trained for it.")
+            f"{config_shot} support image(s) given but the model is {config.data.shot}-shot; "
+            f"pass --shot={config_shot} with a checkpoint trained for it.")
     task = FewShotTask(config, log)  # no dataset is read to predict
     model, _ = restore_model(task, checkpoint_path)
     query, supports, masks, original = prepare_episode(query_path, support_paths, mask_paths,
-                                                       class_id, config.test_size)
+                                                       class_id, config.data.test_size)
     logits = task.make_predict_fn(model)(tf.constant(query), tf.constant(supports),
                                          tf.constant(masks))
     height, width = original.shape[:2]
-    new_h, new_w = resized_shape(height, width, config.test_size)
+    new_h, new_w = resized_shape(height, width, config.data.test_size)
     content = resize_align_corners(logits[:, :new_h, :new_w], (height, width))
     mask = (np.argmax(content.numpy()[0], axis=-1) == 1).astype(np.uint8) * 255
     output_dir = output_dir or os.path.join(config.run_dir, "predictions")
@@ -80,3 +80,13 @@ def predict_episode(config, query_path, support_paths, mask_paths, class_id=1,
     log(f"foreground {100 * np.mean(mask > 0):.1f}% of the image; wrote {mask_path} and "
         f"{overlay_path}")
     return mask_path, overlay_path
+
+
+def predict_mode(config, log=print):
+    """`--mode=predict` (svf_tf/cli/main.py): the episode of the predict settings."""
+    options = config.predict
+    if not options.query:
+        raise ValueError("--mode=predict needs --query, --supports and --support_masks.")
+    return predict_episode(config, options.query, options.supports, options.support_masks,
+                           class_id=options.class_id,
+                           checkpoint_path=config.checkpoint.checkpoint, log=log)

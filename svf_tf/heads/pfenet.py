@@ -38,10 +38,12 @@ def build_pfenet_model(backbone, shot=1, *, pyramid_bins=PFENET_BINS, kshot_redu
     PFENet's own training differs from the SVF authors' in its bins (above)
     and its backbone BatchNorm: pass a backbone built with
     `backbone_bn="batch_stats"` (`build_fsss_model(...,
-    backbone_options={"backbone_bn": "batch_stats"})`). Its statistics are
-    then updated by the query batch, then by all B*K supports in one batch
-    (layer0..layer3), then likewise in layer4; PFENet's loop over shots
-    normalises and updates per shot, which is the same for K = 1.
+    backbone_options={"backbone_bn": "batch_stats"})`). Each backbone BN then
+    normalises the query batch and, in a second call, all B*K supports as one
+    batch, updating its statistics once per call. PFENet's loop over shots
+    normalises and updates per shot (B images at a time), so for K > 1 the
+    supports' statistics and update count differ; for K = 1 they are the
+    same two updates.
 
     Args:
         backbone: functional backbone (`svf_tf.backbones.build_backbone`).

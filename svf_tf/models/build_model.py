@@ -2,7 +2,8 @@
 
 import keras
 
-from svf_tf.backbones import FinetuneSpec, build_backbone
+from svf_tf.backbones import build_backbone
+from svf_tf.config.method_defaults import backbone_defaults, head_defaults
 from svf_tf.heads.bam import build_bam_model
 from svf_tf.heads.baseline import build_baseline_model
 from svf_tf.heads.pfenet import build_pfenet_model
@@ -16,28 +17,23 @@ HEAD_OPTIONS = {
     "bam": ("base_backbone", "base_learner", "num_base_classes"),
 }
 
-# The ResNet-50 dilation pattern each method's published numbers come from
-# (SVF code `model/aspp.py` / `model/pfenet.py` on `model/module/resnet.py`;
-# BAM `model/PSPNet.py`, `OneModel.__init__`): the SVF authors' baseline and PFENet build
-# torchvision's replace_stride_with_dilation (D2: the first block of layer3
-# undilated, of layer4 at dilation 2); BAM's stage-1 PSPNet dilates every
-# block (D1).
-DILATION = {"baseline": "torchvision", "pfenet": "torchvision", "bam": "all_blocks"}
 
 
 def default_backbone_options(name, method):
-    """The references' backbone variant for a method.
+    """The references' backbone variant for a method (`build_backbone` arguments).
 
-    ResNet-50: deep stem (PSPNet's resnet50_v2, what the papers load) with the
-    method's dilation pattern (`DILATION`). VGG16: VGG16-BN. Override any of
+    Read from the one table of per-method defaults,
+    `svf_tf.config.method_defaults` (which cites the references): ResNet-50
+    with the deep stem (PSPNet's resnet50_v2, what the papers load) and the
+    method's dilation pattern (the SVF authors' baseline and PFENet:
+    torchvision's, layer3's first block undilated; BAM: every block
+    dilated); VGG16-BN; the backbone's BatchNorm frozen. Override any of
     them through `build_fsss_model(backbone_options=...)`, e.g.
     {"stem": "keras"} for Keras' ImageNet weights.
     """
-    if name == "resnet50":
-        return {"stem": "deep", "dilation": DILATION[method]}
-    if name == "vgg16":
-        return {"batch_norm": True}
-    return {}
+    if method not in BUILDERS:
+        raise ValueError(f"method={method!r} is not accepted: use one of {METHODS}.")
+    return backbone_defaults(method, name) if name in ("resnet50", "vgg16") else {}
 
 
 def build_fsss_model(method, backbone, shot=1, *, weights=None, finetune=None,
@@ -68,7 +64,8 @@ def build_fsss_model(method, backbone, shot=1, *, weights=None, finetune=None,
         **head_options: the builder's options: baseline `kshot_reduce`,
             `train_down_query`; pfenet `pyramid_bins`, `kshot_reduce`,
             `train_down_query`; bam `base_backbone`, `base_learner`,
-            `num_base_classes`. Their defaults reproduce the published runs.
+            `num_base_classes`. Unset ones take the method's value from
+            `svf_tf.config.method_defaults` (the published runs).
 
     Returns:
         A functional `keras.Model` (see `build_baseline_model`,
@@ -86,13 +83,15 @@ def build_fsss_model(method, backbone, shot=1, *, weights=None, finetune=None,
         raise ValueError(
             f"build_fsss_model({method!r}): unknown option(s) {unknown}; {method} accepts "
             f"{list(HEAD_OPTIONS[method])}.")
+    head_options = {**head_defaults(method), **head_options}
     if isinstance(backbone, str):
-        spec = FinetuneSpec.from_option("freeze" if finetune is None else finetune)
         options = {**default_backbone_options(backbone, method), **(backbone_options or {})}
         input_shape = (*image_size, 3)
         backbone_model = build_backbone(backbone, weights, input_shape=input_shape,
-                                        finetune=spec, **options)
-        if method == "bam" and spec.mode != "freeze" and "base_backbone" not in head_options:
+                                        finetune="freeze" if finetune is None else finetune,
+                                        **options)
+        trains = bool(backbone_model.trainable_variables)
+        if method == "bam" and trains and "base_backbone" not in head_options:
             head_options["base_backbone"] = build_backbone(
                 backbone, weights, input_shape=input_shape, finetune="freeze",
                 model_name=f"{backbone}_base_backbone", **options)

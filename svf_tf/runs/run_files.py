@@ -13,8 +13,12 @@ def write_json(path, data):
     os.replace(tmp, path)
 
 
-def write_flags(path, flag_values):
-    """Writes the resolved flags as a flagfile that reproduces the run."""
+def write_flags(path, text):
+    """Writes flags.txt: the run's settings as a flagfile that reproduces it.
+
+    `text` comes from `svf_tf.cli.main.flags_txt` (the settings the mode
+    reads, per-method defaults resolved).
+    """
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
-        f.write(flag_values.flags_into_string())
+        f.write(text)

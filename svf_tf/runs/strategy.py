@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-STRATEGIES = ("mirrored", "multi_worker", "default")
+from svf_tf.constants import DISTRIBUTION_STRATEGIES as STRATEGIES
 
 
 def make_strategy(name):

@@ -37,13 +37,14 @@ def run_training(task, strategy, *, log=print, checkpoint_every=500):
     start_time = time.perf_counter()
     run_dir = config.run_dir
     os.makedirs(run_dir, exist_ok=True)
+    optim = config.optim
     steps_per_epoch = task.steps_per_epoch()
     # The same seed gives the same initial weights (heads, random backbones) and
     # dropout stream; data randomness is keyed by (seed, epoch, index) itself.
-    keras.utils.set_random_seed(config.seed)
+    keras.utils.set_random_seed(config.run.seed)
     with strategy.scope():
         model = task.build_model()
-        optimizer = task.build_optimizer(model, config.epochs * steps_per_epoch)
+        optimizer = task.build_optimizer(model, optim.epochs * steps_per_epoch)
     svf_trainable, other_trainable = trainable_counts(model)
     log(task.describe(svf_trainable, other_trainable, steps_per_epoch,
                       strategy.num_replicas_in_sync))
@@ -63,7 +64,7 @@ def run_training(task, strategy, *, log=print, checkpoint_every=500):
     since_best, history, last_report = 0, [], None
 
     # Loop.
-    for epoch in range(start_epoch, config.epochs):
+    for epoch in range(start_epoch, optim.epochs):
         skip = start_in_epoch if epoch == start_epoch else 0
         dataset = task.train_dataset(epoch).skip(skip)
         progress = keras.utils.Progbar(steps_per_epoch, stateful_metrics=["loss", "lr"],
@@ -98,7 +99,7 @@ def run_training(task, strategy, *, log=print, checkpoint_every=500):
                   else None, "seconds": time.perf_counter() - epoch_start, **extra}
 
         # Evaluation.
-        if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
+        if (epoch + 1) % optim.eval_every == 0 or epoch + 1 == optim.epochs:
             last_report = validate()
             record.update({key: last_report[key] for key in task.metric_names})
             with writer.as_default(step=int(checkpoint.step.numpy())):
@@ -112,13 +113,13 @@ def run_training(task, strategy, *, log=print, checkpoint_every=500):
                 task.on_new_best(model, run_dir)
                 record["best"] = best_path
             else:
-                since_best += config.eval_every
+                since_best += optim.eval_every
         history.append(record)
-        log(f"epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f}"
+        log(f"epoch {epoch + 1}/{optim.epochs}: loss {record['loss']:.4f}"
             + "".join(f", {label} {record[key]:.4f}" for key, label in task.metric_names.items()
                       if key in record)
             + (" (best)" if "best" in record else "") + f", {record['seconds']:.0f} s")
-        if config.early_stop and since_best >= config.early_stop:
+        if optim.early_stop and since_best >= optim.early_stop:
             log(f"early stop: no better validation mIoU for {since_best} epochs")
             break
     writer.flush()

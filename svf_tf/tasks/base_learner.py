@@ -37,19 +37,22 @@ class BaseLearnerTask(Task):
       the stage-1 augmentation preset at `--train_size` (417 in the
       reference); see `base_data`.
     - Model: `build_pspnet_model` on `build_backbone(..., finetune="full")`
-      with BAM's backbone variant (deep-stem ResNet-50 with every block
-      dilated, or VGG16-BN), 1 + 15 (Pascal) / 1 + 60 (COCO) outputs;
-      `--weights` initialises the backbone (ImageNet, converted
-      `resnet50_v2` / `vgg16_bn`). `--finetune` and friends do not apply.
-    - BatchNorm: the backbone's BN statistics stay frozen (ImageNet running
-      statistics, `FrozenBatchNormalization`, as the references' `fix_bn`
-      does in stage 2); only its gamma/beta train. The reference trains them
-      in train mode with SyncBN over 4 GPUs x 3 images; we keep them frozen
-      because this project's backbones never update statistics and batches
-      of a few crops per replica (CPU, small GPUs) give poor statistics. The
-      new PPM / classifier BNs have no pretrained statistics, so they train
-      as ordinary BNs (batch statistics in training, running ones at
-      validation and in stage 2), as in the reference.
+      with BAM's backbone variant (the config's model group, which must be
+      `method="bam"`: deep-stem ResNet-50 with every block dilated, or
+      VGG16-BN), 1 + 15 (Pascal) / 1 + 60 (COCO) outputs; `--weights`
+      initialises the backbone (ImageNet, converted `resnet50_v2` /
+      `vgg16_bn`). `--finetune` and friends do not apply.
+    - BatchNorm: by default (`--backbone_bn=frozen`) the backbone's BN
+      statistics stay frozen (ImageNet running statistics,
+      `FrozenBatchNormalization`, as the references' `fix_bn` does in stage
+      2); only its gamma/beta train. The reference trains them in train mode
+      with SyncBN over 4 GPUs x 3 images; we keep them frozen by default
+      because batches of a few crops per replica (CPU, small GPUs) give poor
+      statistics; `--backbone_bn=batch_stats` trains them as the reference
+      does (statistics per replica, not synchronised). The new PPM /
+      classifier BNs have no pretrained statistics, so they train as
+      ordinary BNs (batch statistics in training, running ones at validation
+      and in stage 2), as in the reference.
     - Loss: cross entropy over the 16 / 61 classes, 255 ignored.
     - Optimizer: `TorchSGD`, poly schedule. Groups are set by the flags,
       as for meta-training: the PPM and classifier run at `--lr` x
@@ -66,7 +69,8 @@ class BaseLearnerTask(Task):
       255 padding ignored). The best one is kept.
 
     Args:
-        config: the run's `ExperimentConfig` (`method` is ignored).
+        config: the run's `ExperimentConfig` (`config.model.method` must be
+            "bam": the stage-1 backbone variant is BAM's).
         log: callable taking one line of text.
     """
 
@@ -76,12 +80,17 @@ class BaseLearnerTask(Task):
 
     def __init__(self, config, log=print):
         super().__init__(config, log)
+        if config.model.method != "bam":
+            raise ValueError(
+                f"--mode=train_base trains BAM's stage-1 PSPNet, whose backbone is BAM's "
+                f"variant: --method must be bam, not {config.model.method!r}.")
+        data = config.data
         self._lists = {}
-        self.classes = fold_classes(config.dataset, config.fold, coco_split=config.coco_split)
+        self.classes = fold_classes(data.dataset, data.fold, coco_split=data.coco_split)
         self.num_classes = len(self.classes.base) + 1
-        self.augment = augment_config(f"bam_base_{config.dataset}",
-                                      crop_size=config.train_size, test_size=config.test_size,
-                                      scale_range=config.scale_range)
+        self.augment = augment_config(f"bam_base_{data.dataset}",
+                                      crop_size=data.train_size, test_size=data.test_size,
+                                      scale_range=data.scale_range)
 
     # Data.
     def split_items(self, split):
@@ -92,37 +101,37 @@ class BaseLearnerTask(Task):
         background). `--val_images` keeps the first N validation images.
         """
         if split not in self._lists:
-            config = self.config
+            config = self.config.data
             list_file = config.train_list if split == "train" else config.val_list
             pairs = (read_list_file(list_file) if list_file
                      else derived_pairs(config.dataset, self.data_root, split))
             self._lists[split] = [(resolve(self.data_root, image), resolve(self.data_root, label))
                                   for image, label in pairs]
         items = self._lists[split]
-        if split == "val" and self.config.val_images:
-            items = items[:self.config.val_images]
+        if split == "val" and self.config.data.val_images:
+            items = items[:self.config.data.val_images]
         return items
 
     def num_train_images(self):
         return len(self.split_items("train"))
 
     def train_dataset(self, epoch):
-        config = self.config
+        batch_size = self.config.optim.batch_size
         return make_base_train_dataset(
-            self.split_items("train"), self.classes, self.augment, seed=config.seed,
-            epoch=epoch, batch_size=config.batch_size,
-            num_samples=self.steps_per_epoch() * config.batch_size)
+            self.split_items("train"), self.classes, self.augment, seed=self.config.run.seed,
+            epoch=epoch, batch_size=batch_size,
+            num_samples=self.steps_per_epoch() * batch_size)
 
     def val_dataset(self):
         return make_base_val_dataset(self.split_items("val"), self.classes, self.augment.test_size,
-                                     batch_size=self.config.batch_size)
+                                     batch_size=self.config.optim.batch_size)
 
     # Model and optimisation.
     def build_model(self):
-        config = self.config
-        return build_stage1_model(config.backbone, self.num_classes, weights=config.weights,
+        model = self.config.model
+        return build_stage1_model(model.backbone, self.num_classes, weights=model.weights,
                                   finetune=FinetuneSpec("full"),
-                                  backbone_options=config.backbone_options())
+                                  backbone_options=model.backbone_options())
 
     def compute_losses(self, model, batch):
         logits = model(batch["image"], training=True)["logits"]
@@ -137,10 +146,10 @@ class BaseLearnerTask(Task):
 
     # Hooks of the shared training loop.
     def describe(self, svf_trainable, other_trainable, steps_per_epoch, replicas):
-        config = self.config
+        data = self.config.data
         del svf_trainable
-        return (f"BAM stage 1: PSPNet on {config.backbone}, {config.dataset} fold "
-                f"{config.fold}, {self.num_classes} classes ({self.num_train_images()}"
+        return (f"BAM stage 1: PSPNet on {self.config.model.backbone}, {data.dataset} fold "
+                f"{data.fold}, {self.num_classes} classes ({self.num_train_images()}"
                 f" training images, no dagger filter): {other_trainable:,} values train; "
                 f"{steps_per_epoch} steps/epoch, {replicas} replica(s).")
 
@@ -163,7 +172,10 @@ class BaseLearnerTask(Task):
                 "classes": f"background + {self.num_classes - 1} base classes",
                 "metric": "mean IoU over the base classes, pooled over the val images, "
                           "255 ignored, on the test canvas",
-                "backbone_bn": "running statistics frozen; gamma/beta train",
+                "backbone_bn": ("running statistics frozen; gamma/beta train"
+                                if self.config.model.backbone_bn == "frozen" else
+                                "batch statistics in training, running ones updated; "
+                                "gamma/beta train"),
             },
         }
 

@@ -38,18 +38,18 @@ class FewShotTask(Task):
 
     def __init__(self, config, log=print):
         super().__init__(config, log)
-        self.augment = augment_config(config.dataset, crop_size=config.train_size,
-                                      test_size=config.test_size,
-                                      scale_range=config.scale_range)
-        self.num_novel = len(fold_classes(config.dataset, config.fold,
-                                          coco_split=config.coco_split).novel)
+        data = config.data
+        self.augment = augment_config(data.dataset, crop_size=data.train_size,
+                                      test_size=data.test_size, scale_range=data.scale_range)
+        self.num_novel = len(fold_classes(data.dataset, data.fold,
+                                          coco_split=data.coco_split).novel)
         self._lists = {}
         self._episode_file = None
 
     # Data.
     def fold_lists(self, split):
         if split not in self._lists:
-            config = self.config
+            config = self.config.data
             self._lists[split] = build_fold_lists(
                 config.dataset, self.data_root, config.fold, split,
                 list_file=config.train_list if split == "train" else config.val_list,
@@ -62,16 +62,16 @@ class FewShotTask(Task):
         return len(self.fold_lists("train").items)
 
     def train_dataset(self, epoch):
-        config = self.config
+        data, batch_size = self.config.data, self.config.optim.batch_size
         return make_train_dataset(
-            self.fold_lists("train"), config.shot, self.augment, seed=config.seed, epoch=epoch,
-            batch_size=config.batch_size,
-            num_episodes=self.steps_per_epoch() * config.batch_size,
-            with_base_mask=config.method == "bam",
-            base_classes=fold_classes(config.dataset, config.fold, coco_split=config.coco_split))
+            self.fold_lists("train"), data.shot, self.augment, seed=self.config.run.seed,
+            epoch=epoch, batch_size=batch_size,
+            num_episodes=self.steps_per_epoch() * batch_size,
+            with_base_mask=self.config.model.method == "bam",
+            base_classes=fold_classes(data.dataset, data.fold, coco_split=data.coco_split))
 
     def test_dataset(self, seed):
-        config = self.config
+        config = self.config.data
         directory = config.episodes_dir or os.path.join(config.cache_dir or svf_tf_cache_dir(),
                                                         "episodes")
         # The synthetic dataset's generator version is in the name: a new
@@ -86,25 +86,24 @@ class FewShotTask(Task):
 
     # Model and optimisation.
     def build_model(self):
-        config = self.config
-        head_options = config.head_options()
-        if config.method == "bam":
+        data, model = self.config.data, self.config.model
+        head_options = model.head_options()
+        if model.method == "bam":
             head_options["num_base_classes"] = len(fold_classes(
-                config.dataset, config.fold, coco_split=config.coco_split).base)
-            if config.base_learner:
+                data.dataset, data.fold, coco_split=data.coco_split).base)
+            if model.base_learner:
                 head_options["base_learner"] = load_base_learner(
-                    config.base_learner, config.backbone, head_options["num_base_classes"],
-                    backbone_options=config.backbone_options())
+                    model.base_learner, model.backbone, head_options["num_base_classes"],
+                    backbone_options=model.backbone_options())
             else:
                 self.log("BAM: no --base_learner given, so the base learner is randomly "
                          "initialised and stage-2 numbers are meaningless; train stage 1 "
                          "(--mode=train_base) or convert BAM's best.pth and pass "
                          "--base_learner=<file>.")
-        model = build_fsss_model(
-            config.method, config.backbone, config.shot, weights=config.weights,
-            finetune=config.finetune_spec(), backbone_options=config.backbone_options(),
+        return build_fsss_model(
+            model.method, model.backbone, data.shot, weights=model.weights,
+            finetune=self.config.finetune, backbone_options=model.backbone_options(),
             **head_options)
-        return model
 
     def model_inputs(self, model, batch):
         return {t.name.split(":")[0]: batch[t.name.split(":")[0]] for t in model.inputs}
@@ -112,7 +111,7 @@ class FewShotTask(Task):
     def compute_losses(self, model, batch):
         """The loss dict ("loss" is the total) of one local training batch."""
         outputs = model(self.model_inputs(model, batch), training=True)
-        return fsss_loss(self.config.method, outputs, batch)
+        return fsss_loss(self.config.model.method, outputs, batch)
 
     def make_predict_fn(self, model):
         inputs = [t.name.split(":")[0] for t in model.inputs]
@@ -129,16 +128,17 @@ class FewShotTask(Task):
 
     # Hooks of the shared training loop (svf_tf/runs/trainer.py).
     def describe(self, svf_trainable, other_trainable, steps_per_epoch, replicas):
-        config = self.config
-        return (f"{config.method} on {config.backbone} ({config.finetune}), {config.dataset} "
-                f"fold {config.fold}, {config.shot}-shot: {svf_trainable:,} singular values "
+        data, model = self.config.data, self.config.model
+        return (f"{model.method} on {model.backbone} ({self.config.finetune.mode}), "
+                f"{data.dataset} fold {data.fold}, {data.shot}-shot: {svf_trainable:,} "
+                f"singular values "
                 f"and {other_trainable:,} other values train; {steps_per_epoch} steps/epoch, "
                 f"{replicas} replica(s).")
 
     def make_validation(self, model):
         """`fn() -> report`: the saved test episodes of the first eval seed."""
         predict = self.make_predict_fn(model)
-        test_data, self._episode_file = self.test_dataset(self.config.eval_seeds[0])
+        test_data, self._episode_file = self.test_dataset(self.config.data.eval_seeds[0])
         return lambda: evaluate_episodes(predict, test_data, self.num_novel, verbose=0)
 
     def on_new_best(self, model, run_dir):
@@ -147,7 +147,7 @@ class FewShotTask(Task):
             save_svf_weights(model, os.path.join(run_dir, "best", "adapter.svf.npz"))
 
     def summary_fields(self):
-        config = self.config
+        config = self.config.data
         return {
             "test_episodes_file": self._episode_file,
             "conventions": {

@@ -58,7 +58,7 @@ class Task(abc.ABC):
         return self._data_root
 
     def _resolve_data_root(self):
-        config = self.config
+        config = self.config.data
         if not config.synthetic and not config.data_root:
             raise ValueError(
                 "No dataset: give --data_root (VOCdevkit/VOC2012 for Pascal, the COCO 2014 "
@@ -79,13 +79,14 @@ class Task(abc.ABC):
 
     def steps_per_epoch(self):
         """Steps of one epoch: whole batches of the training samples, capped by the config."""
-        steps = self.num_train_images() // self.config.batch_size
-        if self.config.steps_per_epoch:
-            steps = min(steps, self.config.steps_per_epoch)
+        optim = self.config.optim
+        steps = self.num_train_images() // optim.batch_size
+        if optim.steps_per_epoch:
+            steps = min(steps, optim.steps_per_epoch)
         if steps < 1:
             raise ValueError(
                 f"The fold's {self.num_train_images()} training images do not fill "
-                f"one batch of {self.config.batch_size}; lower --batch_size.")
+                f"one batch of {optim.batch_size}; lower --batch_size.")
         return steps
 
     @abc.abstractmethod
@@ -115,7 +116,7 @@ class Task(abc.ABC):
 
     def build_optimizer(self, model, total_steps):
         """`TorchSGD` on the configured schedule; backbone variables at the lr ratio."""
-        config = self.config
+        config = self.config.optim
         kwargs = {"scale": config.poly_multiplier} if config.lr_schedule == "poly" else {}
         schedule = make_lr_schedule(config.lr_schedule, config.lr, total_steps=total_steps,
                                     **kwargs)
@@ -143,7 +144,7 @@ class Task(abc.ABC):
             valid = tf.reduce_sum(tf.cast(batch[self.label_key] != IGNORE_LABEL, tf.float32))
             return losses, grads, valid
 
-        if self.config.jit_compile:
+        if self.config.run.jit_compile:
             local_gradients = tf.function(local_gradients, jit_compile=True)
 
         def replica_step(batch):

@@ -38,7 +38,8 @@ class Alias:
     if_different: str = ""
 
 
-BN_COUNTER_SKIP = Skip("BatchNorm update counter; Keras keeps none (BN runs on frozen statistics)")
+BN_COUNTER_SKIP = Skip("BatchNorm update counter; Keras keeps none (PyTorch reads it only "
+                       "with momentum=None; the references use momentum 0.1)")
 
 # PyTorch BatchNorm2d parameter/buffer -> Keras BatchNormalization variable.
 _BN_VARIABLES = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean",

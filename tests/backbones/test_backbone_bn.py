@@ -112,7 +112,9 @@ def test_keras_file_round_trip_keeps_batch_statistics(tmp_path):
     assert not np.array_equal(_batch_norms(loaded)[0].moving_mean.numpy(), 0.0)
 
 
-def test_one_mirrored_training_step_updates_statistics_with_the_replicas_mean():
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_one_mirrored_training_step_updates_statistics_with_the_replicas_mean(jit_compile):
+    """The step is built as `Task.make_train_step` builds it (XLA-compiled gradients inside)."""
     strategy = two_replica_strategy()
     with strategy.scope():
         backbone = build_backbone("vgg16", batch_norm=True, backbone_bn="batch_stats",
@@ -125,30 +127,38 @@ def test_one_mirrored_training_step_updates_statistics_with_the_replicas_mean():
         ("mean", first.moving_mean), ("variance", first.moving_variance),
         ("last", last.moving_mean), ("kernel", kernel))}
     x = images(33, batch=2, seed=14)
+    variables = backbone.trainable_variables
 
-    def step(batch):
+    def local_gradients(batch):
         with tf.GradientTape() as tape:
             loss = tf.reduce_sum(backbone(batch, training=True)["layer4"] ** 2) * 1e-4
-        variables = backbone.trainable_variables
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+        return tape.gradient(loss, variables)
 
-    dataset = strategy.experimental_distribute_dataset(
-        tf.data.Dataset.from_tensor_slices(x).batch(2))
-    for batch in dataset:
-        strategy.run(tf.function(step), args=(batch,))
+    if jit_compile:
+        local_gradients = tf.function(local_gradients, jit_compile=True)
+
+    def replica_step(batch):
+        optimizer.apply_gradients(zip(local_gradients(batch), variables, strict=True))
+
+    @tf.function
+    def train_step(batch):
+        strategy.run(replica_step, args=(batch,))
+
+    for batch in strategy.experimental_distribute_dataset(
+            tf.data.Dataset.from_tensor_slices(x).batch(2)):
+        train_step(batch)
 
     # The first BN (layer0, behind a StopGradient) by NumPy: each replica normalised
-    # its own image; the moving statistics got the mean of the two replicas' updates.
+    # its own image and updated its own copy; reading gives the copies' mean.
     conv = backbone.get_layer("block1_conv1")
     per_replica = [conv(x[i:i + 1]).numpy().reshape(-1, 64) for i in range(2)]
-    mean = np.mean([h.mean(axis=0) for h in per_replica], axis=0)
-    variance = np.mean([h.var(axis=0, ddof=1) for h in per_replica], axis=0)
-    np.testing.assert_allclose(first.moving_mean.numpy(), 0.9 * before["mean"] + 0.1 * mean,
-                               rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(first.moving_variance.numpy(),
-                               0.9 * before["variance"] + 0.1 * variance, rtol=1e-5, atol=1e-6)
-    for variable in (first.moving_mean, last.moving_mean):
-        replicas = strategy.experimental_local_results(variable.value)
-        np.testing.assert_array_equal(replicas[0].numpy(), replicas[1].numpy())
+    means = [0.9 * before["mean"] + 0.1 * h.mean(axis=0) for h in per_replica]
+    variances = [0.9 * before["variance"] + 0.1 * h.var(axis=0, ddof=1) for h in per_replica]
+    for copies, expected in ((first.moving_mean, means), (first.moving_variance, variances)):
+        for copy, value in zip(strategy.experimental_local_results(copies.value), expected,
+                               strict=True):
+            np.testing.assert_allclose(copy.numpy(), value, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(copies.numpy(), np.mean(expected, axis=0), rtol=1e-5,
+                                   atol=1e-6)
     assert not np.array_equal(last.moving_mean.numpy(), before["last"])
     assert not np.array_equal(kernel.numpy(), before["kernel"])

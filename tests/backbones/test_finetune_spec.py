@@ -87,12 +87,46 @@ def test_from_option_and_immutability():
     (dict(mode="svf", stages=(1, 2), svf_stages=(2, 3, 4)), "svf_stages"),
     (dict(mode="svf", svf_rank_multiple=0), "svf_rank_multiple=0"),
     (dict(mode="svf", svf_parametrization="log"), "'log'"),
+    (dict(mode="svf", svf_compute="fast"), "svf_compute='fast'"),
+    (dict(mode="part", svf_compute="kernel"), "only apply to mode='svf'"),
 ])
 def test_bad_values_are_rejected_with_the_value(kwargs, message):
     with pytest.raises(ValueError, match=message):
         FinetuneSpec(**kwargs)
 
 
+@pytest.mark.parametrize("compute", ["kernel", "factored"])
+def test_svf_compute_on_a_small_five_stage_model(compute):
+    """The in-process version of the VGG16 test below: one 3x3 conv per stage."""
+    import keras
+    import numpy as np
+
+    from svf_tf import SVFConv2D
+    from svf_tf.backbones.apply_finetune import apply_finetune
+
+    image = keras.Input((None, None, 3))
+    x, stages = image, {}
+    for stage in range(5):
+        conv = keras.layers.Conv2D(4, 3, padding="same", name=f"conv{stage}")
+        x = conv(x)
+        stages[conv.name] = stage
+    model = keras.Model(image, x)
+    svf = apply_finetune(model, FinetuneSpec("svf", svf_compute=compute, svf_rank_multiple=1),
+                         stages)
+    layers = {layer.name: layer for layer in svf.layers if isinstance(layer, SVFConv2D)}
+    # Stages 2-4 train S in the chosen form; the frozen stages 0-1 compose the kernel.
+    assert {name: layer.compute for name, layer in layers.items()} == {
+        "conv0": "kernel", "conv1": "kernel", "conv2": compute, "conv3": compute,
+        "conv4": compute}
+    assert [name for name, layer in layers.items() if layer.trainable] == [
+        "conv2", "conv3", "conv4"]
+    # 3x3 convs 3 -> 4 and 4 -> 4: rank min(27, 4) = min(36, 4) = 4 singular values each.
+    assert sum(int(np.prod(v.shape)) for v in svf.trainable_variables) == 3 * 4
+    x = np.random.default_rng(0).normal(size=(1, 9, 9, 3)).astype("float32")
+    np.testing.assert_allclose(svf(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow  # two SVF VGG16s; test_svf_compute_on_a_small_five_stage_model is the small one
 def test_svf_compute_reaches_the_trained_svf_layers_and_frozen_ones_run_one_conv():
     import keras
     import numpy as np

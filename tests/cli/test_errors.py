@@ -4,6 +4,53 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+from absl import flags
+
+from svf_tf.cli import errors as cli
+
+
+def run_in_process(monkeypatch, capsys, main, *args):
+    """`cli.run(main)` as a script would call it: (the exception or exit code, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["script.py", *args])
+    try:
+        cli.run(main)
+    except SystemExit as exit_:
+        outcome = exit_.code
+    except Exception as error:  # what a bug or --debug lets through
+        outcome = error
+    finally:
+        flags.FLAGS.unparse_flags()  # --debug must not leak into later tests
+    return outcome, capsys.readouterr().err
+
+
+def _raise(error):
+    def main(argv):
+        raise error
+    return main
+
+
+def _failing_tf_data(argv):
+    import tensorflow as tf
+
+    def load(x):
+        raise ValueError("Failed to load JPEGImages/a.jpg: truncated; re-run the script")
+    data = tf.data.Dataset.range(1).map(lambda x: tf.numpy_function(load, [x], tf.int64))
+    next(iter(data))
+
+
+def test_user_errors_tf_data_load_errors_and_bugs_in_process(monkeypatch, capsys):
+    code, err = run_in_process(monkeypatch, capsys,
+                               _raise(FloatingPointError("The loss became nan\n at step 4")))
+    assert code == 1 and err == "error: The loss became nan at step 4\n"
+    code, err = run_in_process(monkeypatch, capsys, _failing_tf_data)
+    assert code == 1 and err.splitlines()[-1] == (
+        "error: Failed to load JPEGImages/a.jpg: truncated; re-run the script")
+    error, _ = run_in_process(monkeypatch, capsys, _failing_tf_data, "--debug")
+    assert "Failed to load JPEGImages/a.jpg" in str(error)
+    error, err = run_in_process(monkeypatch, capsys, _raise(KeyError("a bug")))
+    assert isinstance(error, KeyError) and "error:" not in err
+
 
 def run_script(tmp_path, body, *args):
     script = tmp_path / "script.py"
@@ -15,6 +62,7 @@ def run_script(tmp_path, body, *args):
                           timeout=300, env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": ""})
 
 
+@pytest.mark.slow  # subprocesses; the in-process version above is in the default run
 def test_user_errors_tf_data_load_errors_and_bugs(tmp_path):
     result = run_script(tmp_path, "raise FloatingPointError('The loss became nan at step 4')")
     assert result.returncode == 1

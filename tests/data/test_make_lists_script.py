@@ -17,6 +17,11 @@ from tests.data.dataset_helpers import (
     tiny_synthetic_root,
 )
 
+# Command-line runs in a subprocess: the marked tier (`pytest -m slow`). The
+# functions these scripts print (build_fold_lists, to_base_annotation) are
+# checked in-process in test_fold_lists.py and test_base_annotation.py.
+pytestmark = pytest.mark.slow
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -70,7 +75,7 @@ def test_user_errors_are_one_line(root, tmp_path):
     result = _run("make_lists.py", f"--data_root={root}", "--fold=4", f"--cache_dir={tmp_path}")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
-        "error: Fold 4 is out of range: use an integer in 0..3.")
+        "error: --fold=4 is not accepted: give an integer in [0, 3].")
     assert "Traceback" not in result.stderr
 
 

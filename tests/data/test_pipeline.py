@@ -212,7 +212,11 @@ def test_shot_larger_than_a_pool_is_refused_before_tf_data(train_lists):
     with pytest.raises(ValueError, match=r"3-shot training needs at least 4 images.*"
                                          r"\{6: 3, 7: 3, 8: 3\}.*smaller shot"):
         pipeline.make_train_dataset(train_lists, 3, CONFIG, seed=SEED, batch_size=1)
-    assert _collect(pipeline.make_train_dataset(train_lists, 2, CONFIG, seed=SEED, batch_size=1))
+    episodes = _collect(pipeline.make_train_dataset(train_lists, 2, CONFIG, seed=SEED,
+                                                    batch_size=1))
+    # One episode per list item as query, with 2 of the other 2 images of its pool.
+    assert len(episodes) == len(train_lists.items)
+    assert {e["support_images"].shape for e in episodes} == {(2, 33, 33, 3)}
 
 
 def test_empty_pool_of_a_present_class_surfaces_from_tf_data(train_lists):

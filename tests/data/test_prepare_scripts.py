@@ -75,11 +75,8 @@ def _read(path):
     return cv2.imread(path, cv2.IMREAD_UNCHANGED)
 
 
-def test_prepare_pascal_script(voc_sbd, tmp_path):
-    voc, sbd = voc_sbd
-    result = _run("prepare_pascal.py", f"--voc_root={voc}", f"--sbd_root={sbd}")
-    assert result.returncode == 0, result.stderr
-    assert "2 labels from VOC, 3 from SBD" in result.stdout
+def _check_pascal_outputs(voc, cache_dir):
+    """What prepare_pascal must leave in the VOC folder of `voc_sbd`."""
     aug = os.path.join(voc, "SegmentationClassAug")
     assert sorted(os.listdir(aug)) == ["a.png", "b.png", "c.png", "d.png", "e.png"]
     expected_a = _segmentation(15)
@@ -93,9 +90,25 @@ def test_prepare_pascal_script(voc_sbd, tmp_path):
         assert f.read().split() == ["a", "c"]
     assert [p[0] for p in derived_pairs("pascal", voc, "train")] == [
         "JPEGImages/a.jpg", "JPEGImages/c.jpg"]
-    lists = build_fold_lists("pascal", voc, 2, "train", cache_dir=str(tmp_path / "cache"),
+    lists = build_fold_lists("pascal", voc, 2, "train", cache_dir=cache_dir,
                              progress=False)  # fold 2: 15 is novel, so a is dropped (dagger)
     assert [os.path.basename(i) for i, _ in lists.items] == ["c.jpg"]
+
+
+def test_prepare_pascal_labels(voc_sbd, tmp_path):
+    voc, sbd = voc_sbd
+    counts = prepare_pascal_labels(voc, sbd, progress=False)
+    assert (counts["voc_written"], counts["sbd_written"]) == (2, 3)
+    _check_pascal_outputs(voc, str(tmp_path / "cache"))
+
+
+@pytest.mark.slow  # a subprocess; test_prepare_pascal_labels is the in-process version
+def test_prepare_pascal_script(voc_sbd, tmp_path):
+    voc, sbd = voc_sbd
+    result = _run("prepare_pascal.py", f"--voc_root={voc}", f"--sbd_root={sbd}")
+    assert result.returncode == 0, result.stderr
+    assert "2 labels from VOC, 3 from SBD" in result.stdout
+    _check_pascal_outputs(voc, str(tmp_path / "cache"))
 
 
 def test_prepare_pascal_prefers_train_noval_and_keeps_existing(voc_sbd):
@@ -173,11 +186,8 @@ def test_coco_category_mapping():
         category_index([{"id": i} for i in range(1, 81)])
 
 
-def test_prepare_coco_script(tmp_path):
-    root = _coco(tmp_path)
-    result = _run("prepare_coco.py", f"--coco_root={root}")
-    assert result.returncode == 0, result.stderr
-    assert "train: 2 masks written, 0 kept, 1 images without annotations" in result.stdout
+def _check_coco_outputs(root):
+    """What prepare_coco must write for the COCO root of `_coco`."""
     masks = root / "annotations" / "train2014"
     assert sorted(os.listdir(masks)) == ["COCO_train2014_000000000001.png",
                                          "COCO_train2014_000000000002.png"]
@@ -193,6 +203,23 @@ def test_prepare_coco_script(tmp_path):
     assert [p[1] for p in derived_pairs("coco", str(root), "train")] == [
         "annotations/train2014/COCO_train2014_000000000001.png",
         "annotations/train2014/COCO_train2014_000000000002.png"]
+
+
+def test_prepare_coco_masks(tmp_path):
+    root = _coco(tmp_path)
+    counts = prepare_coco_masks(str(root), "train", progress=False)
+    assert (counts["written"], counts["kept"], counts["without_annotations"]) == (2, 0, 1)
+    prepare_coco_masks(str(root), "val", progress=False)
+    _check_coco_outputs(root)
+
+
+@pytest.mark.slow  # a subprocess; test_prepare_coco_masks is the in-process version
+def test_prepare_coco_script(tmp_path):
+    root = _coco(tmp_path)
+    result = _run("prepare_coco.py", f"--coco_root={root}")
+    assert result.returncode == 0, result.stderr
+    assert "train: 2 masks written, 0 kept, 1 images without annotations" in result.stdout
+    _check_coco_outputs(root)
 
 
 def test_prepare_coco_crowd_modes_and_errors(tmp_path):

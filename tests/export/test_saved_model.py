@@ -67,3 +67,14 @@ def test_bad_masks_fail_inside_the_saved_model(tmp_path):
     batch["support_masks"] = batch["support_masks"] * 2
     with pytest.raises(tf.errors.InvalidArgumentError, match="0, 1, 255"):
         serve(loaded, batch)
+
+
+def test_pfenet_with_fractional_bins_pools_at_the_served_size(tmp_path):
+    # PFENet's COCO-style fractions: 33 px -> 5x5 features -> bins 5, 2, 1;
+    # 41 px -> 6x6 -> 6, 3, 1. The SavedModel computes them at run time.
+    pfenet = build_pfenet_model(fake_backbone("resnet", "freeze"), 1,
+                                pyramid_bins=(1.0, 0.5, 0.25))
+    _, actual, expected = assert_exported_like(pfenet, tmp_path / "pfenet", 1)
+    for i in range(3):
+        np.testing.assert_allclose(actual[f"aux_logits_{i}"], expected["aux_logits"][i],
+                                   rtol=1e-4, atol=1e-5)

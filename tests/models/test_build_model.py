@@ -34,7 +34,8 @@ def test_resnet_variant_per_method(recorded_backbones, method, dilation):
     build_fsss_model(method, "resnet50", 1, weights="w.h5", **options)
     (call,) = recorded_backbones
     assert call["stem"] == "deep" and call["dilation"] == dilation
-    assert call["weights"] == "w.h5" and call["finetune"] == FinetuneSpec("freeze")
+    assert call["weights"] == "w.h5"
+    assert FinetuneSpec.from_option(call["finetune"]) == FinetuneSpec("freeze")
     assert call["input_shape"] == (None, None, 3)
 
 
@@ -42,7 +43,8 @@ def test_bam_with_svf_gets_an_untouched_frozen_base_backbone(recorded_backbones)
     model = build_fsss_model("bam", "vgg16", 1, weights="stage1.h5", finetune="svf",
                              image_size=(33, 33))
     meta_call, base_call = recorded_backbones
-    assert meta_call["finetune"].mode == "svf" and base_call["finetune"] == "freeze"
+    assert FinetuneSpec.from_option(meta_call["finetune"]).mode == "svf"
+    assert base_call["finetune"] == "freeze"
     assert meta_call["weights"] == base_call["weights"] == "stage1.h5"
     assert meta_call["batch_norm"] and base_call["batch_norm"]
     assert base_call["model_name"] == "vgg16_base_backbone"
@@ -54,6 +56,12 @@ def test_backbone_options_override_the_defaults(recorded_backbones):
     build_fsss_model("baseline", "resnet50", 5, backbone_options={"stem": "keras"})
     assert recorded_backbones[0]["stem"] == "keras"
     assert recorded_backbones[0]["dilation"] == "torchvision"
+
+
+def test_backbone_bn_reaches_every_backbone_built(recorded_backbones):
+    build_fsss_model("bam", "resnet50", 1, finetune="svf",
+                     backbone_options={"backbone_bn": "batch_stats"})
+    assert [call["backbone_bn"] for call in recorded_backbones] == ["batch_stats"] * 2
 
 
 def test_a_backbone_model_is_used_as_built():
@@ -86,7 +94,11 @@ def test_bad_arguments(args, kwargs, message):
 
 def test_real_vgg16_by_name_runs():
     model = build_fsss_model("baseline", "vgg16", 1, image_size=(33, 33))
-    assert model.get_layer("vgg16_backbone_trunk").get_layer("block1_bn1") is not None
+    trunk = model.get_layer("vgg16_backbone_trunk")
+    # VGG16 with BatchNorm (the references' variant), frozen by default.
+    assert isinstance(trunk.get_layer("block1_bn1"), keras.layers.BatchNormalization)
+    assert not trunk.trainable_variables and not model.get_layer(
+        "vgg16_backbone_layer4").trainable_variables
     outputs = model(make_episode(1))
     assert outputs["logits"].shape == (1, 33, 33, 2)
     assert np.isfinite(outputs["logits"].numpy()).all()

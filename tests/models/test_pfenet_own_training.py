@@ -25,14 +25,14 @@ def model():
 
 
 def _backbone_norms(model):
-    trunk = model.get_layer("resnet50_backbone_trunk")
-    return {layer.name: layer for layer in trunk.layers
+    parts = [model.get_layer(f"resnet50_backbone_{part}") for part in ("trunk", "layer4")]
+    return {layer.name: layer for part in parts for layer in part.layers
             if isinstance(layer, keras.layers.BatchNormalization)}
 
 
 def test_training_step_updates_backbone_statistics_but_trains_only_the_head(model):
     norms = _backbone_norms(model)
-    assert len(norms) == 47 and {type(bn) for bn in norms.values()} == {TorchBatchNormalization}
+    assert len(norms) == 55 and {type(bn) for bn in norms.values()} == {TorchBatchNormalization}
     before = {name: bn.moving_variance.numpy().copy() for name, bn in norms.items()}
     backbone_ids = {id(v) for bn in norms.values() for v in bn.weights}
     assert not backbone_ids & {id(v) for v in model.trainable_variables}
@@ -45,6 +45,7 @@ def test_training_step_updates_backbone_statistics_but_trains_only_the_head(mode
     assert unchanged == []
 
 
+@pytest.mark.slow
 def test_keras_file_and_saved_model_keep_both_options(model, tmp_path):
     batch = make_episode(1, batch=1, size=65)
     loaded = assert_keras_file_round_trip(model, batch, tmp_path / "pfenet.keras")
@@ -52,12 +53,12 @@ def test_keras_file_and_saved_model_keep_both_options(model, tmp_path):
     assert {type(bn) for bn in _backbone_norms(loaded).values()} == {TorchBatchNormalization}
 
     export_fsss_model(model, str(tmp_path / "saved_model"))
-    serve = tf.saved_model.load(str(tmp_path / "saved_model")).serve
+    exported = tf.saved_model.load(str(tmp_path / "saved_model"))
     # 65 and 73 px: 9x9 and 10x10 features, bins 9/4/2/1 and 10/5/2/1 cells at run time.
     for size in (65, 73):
         episode = make_episode(1, batch=1, size=size, seed=size)
         expected = model(episode, training=False)
-        actual = serve(tf.constant(episode["query_image"]),
+        actual = exported.serve(tf.constant(episode["query_image"]),
                        tf.constant(episode["support_images"]),
                        tf.constant(episode["support_masks"], tf.float32))
         np.testing.assert_allclose(actual["logits"], expected["logits"], rtol=1e-4, atol=1e-5)

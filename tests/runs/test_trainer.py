@@ -13,9 +13,11 @@ from svf_tf.cli.export import export_checkpoint
 from svf_tf.cli.predict import predict_episode
 from svf_tf.cli.train import train
 from svf_tf.runs import trainer
+from svf_tf.runs.trainer import run_training
 from svf_tf.tasks.few_shot import FewShotTask
 from tests.helpers import two_replica_strategy
 from tests.runs.trainer_helpers import tiny_config
+from tests.tasks.test_task import ToyTask, toy_config
 
 DEFAULT = tf.distribute.get_strategy
 
@@ -50,6 +52,84 @@ def test_run_writes_summary_checkpoints_adapter_and_tensorboard(trained_run):
         assert np.isfinite(record["loss"]) and 0.0 <= record["miou"] <= 1.0
 
 
+def latest_toy_values(config):
+    """The trainable variables in the newest checkpoint of a ToyTask run."""
+    from svf_tf.runs.checkpointing import TrainingCheckpoint
+
+    model = ToyTask(config, log=lambda *_: None).build_model()
+    TrainingCheckpoint(config.run_dir, model).restore(os.path.join(config.run_dir, "latest"))
+    return {v.path: v.numpy() for v in model.trainable_variables}
+
+
+def failing_at(make_train_step, call, error=None):
+    """`make_train_step` whose step raises `error` at the call-th step (a NaN loss if None)."""
+    calls = {"n": 0}
+
+    def patched(self, *args):
+        step = make_train_step(self, *args)
+
+        def wrapped(batch):
+            calls["n"] += 1
+            if calls["n"] != call:
+                return step(batch)
+            if error is not None:
+                raise error
+            return dict(step(batch), loss=tf.constant(float("nan")))
+
+        return wrapped
+
+    return patched
+
+
+def test_killed_toy_run_resumes_mid_epoch_to_the_same_parameters(tmp_path, monkeypatch):
+    """The loop's resume on a 1x1-conv task (4 steps an epoch): the small version of the
+    few-shot test below."""
+    straight = toy_config(tmp_path / "straight")
+    run_training(ToyTask(straight, log=lambda *_: None), DEFAULT(), log=lambda *_: None,
+                 checkpoint_every=2)
+    killed = toy_config(tmp_path / "killed")
+    original = ToyTask.make_train_step
+    # Call 7 is epoch 1, batch 2, just after the mid-epoch checkpoint at step 6.
+    monkeypatch.setattr(ToyTask, "make_train_step",
+                        failing_at(original, 7, KeyboardInterrupt("killed")))
+    with pytest.raises(KeyboardInterrupt):
+        run_training(ToyTask(killed, log=lambda *_: None), DEFAULT(), log=lambda *_: None,
+                     checkpoint_every=2)
+    monkeypatch.setattr(ToyTask, "make_train_step", original)
+    lines = []
+    summary = run_training(ToyTask(killed, log=lambda *_: None), DEFAULT(), log=lines.append,
+                           checkpoint_every=2)
+    assert any("resumed from" in line and "(epoch 1, step 2 of it)" in line for line in lines)
+    assert summary["steps"] == 12
+    a, b = latest_toy_values(straight), latest_toy_values(killed)
+    assert sorted(a) == sorted(b) and len(a) == 2  # the 1x1 conv's kernel and bias
+    for path in a:
+        np.testing.assert_allclose(b[path], a[path], rtol=1e-5, atol=1e-6, err_msg=path)
+
+
+def test_toy_run_stops_at_a_non_finite_loss(tmp_path, monkeypatch):
+    config = toy_config(tmp_path)
+    monkeypatch.setattr(ToyTask, "make_train_step", failing_at(ToyTask.make_train_step, 6))
+    with pytest.raises(trainer.NonFiniteLossError,
+                       match=r"nan at step 6 \(epoch 1, batch 1\).*latest/ckpt-4"):
+        run_training(ToyTask(config, log=lambda *_: None), DEFAULT(), log=lambda *_: None)
+    assert tf.train.latest_checkpoint(os.path.join(config.run_dir, "latest")).endswith("ckpt-4")
+
+
+def test_toy_run_on_two_replicas_matches_one(tmp_path):
+    # Every toy image has one ignored pixel, so both replicas' halves weigh the same.
+    values = {}
+    for name, strategy in (("one", DEFAULT()), ("two", two_replica_strategy())):
+        config = toy_config(tmp_path / name, epochs=2)
+        summary = run_training(ToyTask(config, log=lambda *_: None), strategy,
+                               log=lambda *_: None)
+        values[name] = ([r["loss"] for r in summary["history"]], latest_toy_values(config))
+    np.testing.assert_allclose(values["two"][0], values["one"][0], rtol=1e-5)
+    for path, value in values["one"][1].items():
+        np.testing.assert_allclose(values["two"][1][path], value, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.slow  # three tiny few-shot trainings; the toy version above is in the default run
 def test_killed_run_resumes_to_the_same_parameters(synthetic_cache, tmp_path, monkeypatch):
     straight = tiny_config(synthetic_cache, tmp_path / "straight")
     train(straight, DEFAULT(), log=lambda *_: None, checkpoint_every=2)
@@ -82,6 +162,7 @@ def test_killed_run_resumes_to_the_same_parameters(synthetic_cache, tmp_path, mo
         np.testing.assert_allclose(b[path], a[path], rtol=1e-3, atol=1e-4, err_msg=path)
 
 
+@pytest.mark.slow  # a few-shot training; test_toy_run_stops_at_a_non_finite_loss is small
 def test_non_finite_loss_stops_and_names_step_and_checkpoint(synthetic_cache, tmp_path,
                                                              monkeypatch):
     config = tiny_config(synthetic_cache, tmp_path / "nan")
@@ -107,6 +188,7 @@ def test_non_finite_loss_stops_and_names_step_and_checkpoint(synthetic_cache, tm
     assert tf.train.latest_checkpoint(os.path.join(config.run_dir, "latest")).endswith("ckpt-3")
 
 
+@pytest.mark.slow  # two few-shot models; test_toy_run_on_two_replicas_matches_one is small
 def test_one_and_two_replicas_take_the_same_steps(synthetic_cache, tmp_path):
     def two_steps(strategy, work_dir):
         config = tiny_config(synthetic_cache, work_dir, epochs=1, steps_per_epoch=2)
@@ -132,6 +214,7 @@ def test_one_and_two_replicas_take_the_same_steps(synthetic_cache, tmp_path):
         np.testing.assert_allclose(two[path], one[path], rtol=1e-4, atol=1e-6, err_msg=path)
 
 
+@pytest.mark.slow  # evaluation, SavedModel export and prediction of a trained run, end to end
 def test_eval_export_and_predict_from_the_best_checkpoint(trained_run, tmp_path):
     config, summary = trained_run
     result = evaluate_checkpoint(config, log=lambda *_: None)

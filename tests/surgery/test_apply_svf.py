@@ -29,6 +29,7 @@ def svf_layers(model):
     return found
 
 
+@pytest.mark.slow  # 42 ResNet-50 SVDs; small: test_nested_model_targeted_by_path_or_callable
 def test_resnet50_same_outputs_and_only_matched_convs(resnet):
     pattern = r"conv[345]_block"
     svf_model = svf_tf.apply_svf(resnet, filters=pattern)
@@ -43,6 +44,7 @@ def test_resnet50_same_outputs_and_only_matched_convs(resnet):
             assert layer is originals[layer.name]
 
 
+@pytest.mark.slow  # 13 SVDs of VGG16 kernels; test_dict_outputs_are_kept is the small one
 def test_vgg16_every_conv(resnet):
     vgg = keras.applications.VGG16(weights=None, include_top=False, input_shape=(64, 64, 3))
     svf_model = svf_tf.apply_svf(vgg)
@@ -87,8 +89,14 @@ def test_dict_outputs_are_kept():
     inputs = keras.Input((16, 16, 3))
     a = keras.layers.Conv2D(4, 3, name="a")(inputs)
     model = keras.Model(inputs, {"layer0": a, "layer1": keras.layers.Conv2D(2, 1, name="b")(a)})
-    out = svf_tf.apply_svf(model)(X64[:, :16, :16])
+    svf_model = svf_tf.apply_svf(model)  # no filters: every conv
+    assert sorted(layer.name for layer in svf_layers(svf_model)) == ["a", "b"]
+    x = X64[:, :16, :16]
+    out, expected = svf_model(x), model(x)
     assert set(out) == {"layer0", "layer1"}
+    assert out["layer0"].shape == (2, 14, 14, 4) and out["layer1"].shape == (2, 14, 14, 2)
+    for key in expected:
+        assert relative_error(out[key], expected[key]) < 1e-5
 
 
 def test_filters_matching_nothing_name_the_filter(resnet):

@@ -4,10 +4,12 @@ import math
 import re
 
 import keras
+import pytest
 
 import svf_tf
 
 
+@pytest.mark.slow  # decomposes 42 ResNet-50 convs; test_exp_and_multi_factor_counts is small
 def test_resnet50_stage3_to_5_counts():
     resnet = keras.applications.ResNet50(weights=None, include_top=False,
                                          input_shape=(32, 32, 3))
@@ -34,3 +36,7 @@ def test_exp_and_multi_factor_counts():
     assert usv.svf_trainable_values == 6 * rank + rank + 36 * rank
     exp = svf_tf.svf_summary(svf_tf.apply_svf(model, parametrization="exp"))
     assert exp.svf_trainable_values == rank and exp.rows[0].kernel_values == 36 * 6 + 6
+    # The share is of the whole model: 36 * 6 kernel values and 6 biases.
+    assert abs(exp.svf_share - rank / (36 * 6 + 6)) < 1e-12
+    assert exp.model_parameters == 36 * 6 + 6 and len(exp.rows) == 1
+    assert "1 SVF layers train 6 values" in str(exp) and "c" in str(exp)

@@ -93,6 +93,7 @@ def test_bad_paths(tmp_path):
         svf_tf.save_svf_weights(base_model(0), tmp_path / "b.npz")
 
 
+@pytest.mark.slow  # two SVF ResNet-50s; test_file_holds_only_trainable_factors is the small one
 def test_resnet50_stage3_to_5_adapter_is_small(tmp_path):
     resnet = keras.applications.ResNet50(weights=None, include_top=False,
                                          input_shape=(32, 32, 3))

@@ -15,8 +15,8 @@ from svf_tf.tasks.few_shot import FewShotTask
 from svf_tf.weights.base_learner import build_stage1_model, load_base_learner
 from tests.runs.trainer_helpers import tiny_config
 
-STAGE1 = dict(epochs=1, steps_per_epoch=2, val_images=4, lr=2.5e-4, lr_schedule="poly",
-              poly_multiplier=10.0, backbone_lr_ratio=0.1)
+STAGE1 = dict(method="bam", epochs=1, steps_per_epoch=2, val_images=4, lr=2.5e-4,
+              lr_schedule="poly", poly_multiplier=10.0, backbone_lr_ratio=0.1)
 
 
 def test_base_annotation_of_a_hand_made_label():
@@ -74,7 +74,7 @@ def test_bam_takes_the_stage1_head_and_backbone(stage1_run):
     # Independent of load_base_learner: Keras' own loading of the whole PSPNet file.
     pspnet = build_stage1_model("vgg16", 16)
     pspnet.load_weights(summary["base_learner_weights"])
-    bam_config = tiny_config(config.cache_dir, config.work_dir + "_bam", method="bam",
+    bam_config = tiny_config(config.data.cache_dir, config.run.work_dir + "_bam", method="bam",
                              finetune="freeze", weights=summary["backbone_weights"],
                              base_learner=summary["base_learner_weights"])
     bam = FewShotTask(bam_config, log=lambda *_: None).build_model()

@@ -1,6 +1,5 @@
 """The Task protocol: what the shared loop may call, and that it is enough to train anything."""
 
-import dataclasses
 import json
 
 import keras
@@ -37,7 +36,8 @@ class ToyTask(Task):
 
     def train_dataset(self, epoch):
         data = tf.data.Dataset.from_tensor_slices({"image": self.images, "label": self.labels})
-        return data.shuffle(16, seed=self.config.seed + epoch).batch(self.config.batch_size)
+        return data.shuffle(16, seed=self.config.run.seed + epoch).batch(
+            self.config.optim.batch_size)
 
     def build_model(self):
         inputs = keras.Input((None, None, 3))
@@ -88,9 +88,9 @@ def test_few_shot_and_stage1_tasks_are_siblings():
 
 
 def toy_config(tmp_path, **overrides):
-    config = tiny_config(str(tmp_path / "cache"), tmp_path / "run")
-    return dataclasses.replace(config, **{"epochs": 3, "steps_per_epoch": 0, "batch_size": 4,
-                                          "lr": 0.5, "lr_schedule": "constant", **overrides})
+    return tiny_config(str(tmp_path / "cache"), tmp_path / "run",
+                       **{"epochs": 3, "steps_per_epoch": 0, "batch_size": 4, "lr": 0.5,
+                          "lr_schedule": "constant", **overrides})
 
 
 def test_the_loop_trains_any_task_through_the_protocol_alone(tmp_path):

@@ -40,6 +40,7 @@ def image(seed, batch=2):
         size=(batch, 3, IMAGE_SIZE, IMAGE_SIZE)).astype(np.float32)
 
 
+@pytest.mark.slow  # two ResNet-50s; test_svf_baseline_resnet50_two_shot converts one in-process
 def test_resnet50_v2_checkpoint_file_matches_torch_layer_by_layer_for_both_dilations(tmp_path):
     net = randomize(DeepStemResNet50("all_blocks"), seed=1)
     checkpoint = tmp_path / "resnet50_v2.pth"

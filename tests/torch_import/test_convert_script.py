@@ -7,6 +7,9 @@ import sys
 import numpy as np
 import pytest
 
+# Command-line runs in a subprocess: the marked tier (`pytest -m slow`).
+pytestmark = pytest.mark.slow
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(REPO, "scripts", "convert_torch_checkpoint.py")
 

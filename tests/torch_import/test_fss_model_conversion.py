@@ -133,25 +133,19 @@ def test_pfenet_vgg16_one_shot():
     assert_close(errors)
 
 
-def test_bam_resnet50_two_shot_and_weights_file_round_trip(tmp_path):
-    net = randomize(BAM(DeepStemResNet50("all_blocks").stages(), vgg=False, shot=2,
-                        base_classes=15), 41)
+def check_bam_conversion(net, model, backbone, seed, tmp_path, **target_options):
+    """BAM converted from `net` into `model`: report, every stage's outputs, weights file."""
     with torch.no_grad():  # BAM initialises both merges to [1, 0]; any values must carry over
         net.gram_merge.weight.copy_(torch.tensor([0.8, 0.6]).reshape(1, 2, 1, 1))
         net.cls_merge.weight.copy_(torch.tensor([0.7, -0.5]).reshape(1, 2, 1, 1))
-    model = build_fsss_model("bam", keras_backbone("resnet50_deep_stem", "all_blocks"), shot=2,
-                             num_base_classes=15)
-
-    report = convert_state_dict(checkpoint_of(net), model, "bam", backbone="resnet50")
+    report = convert_state_dict(checkpoint_of(net), model, "bam", backbone=backbone)
 
     assert report.complete, report.problems()
     loaded = {t.torch_key: (t.keras_path, t.layout) for t in report.loaded}
-    assert loaded["learner_base.0.features.1.2.running_var"][0] == \
-        "learner_base/ppm/bn_bin2/moving_variance"
     assert loaded["gram_merge.weight"] == ("ensemble/gram_merge", "(1,C,1,1)->(C,)")
-    assert loaded["kshot_rw.0.weight"] == ("kshot_rw/kshot_rw_1/kernel", "(O,I,1,1)->(I,O)")
+    assert loaded["kshot_rw.2.weight"] == ("kshot_rw/kshot_rw_2/kernel", "(O,I,1,1)->(I,O)")
     np.testing.assert_allclose(model.get_layer("ensemble").cls_merge.numpy(), [0.7, -0.5])
-    query, supports, masks = episode(batch=2, shot=2, seed=42)
+    query, supports, masks = episode(batch=2, shot=2, seed=seed)
     final, meta, base = (to_nhwc(t) for t in run_torch(net, query, supports, masks))
     inputs = keras_episode(query, supports, masks, class_slot=[0, 3])
     outputs = model(inputs, training=False)
@@ -159,13 +153,32 @@ def test_bam_resnet50_two_shot_and_weights_file_round_trip(tmp_path):
     errors.update({"logits": max_error(outputs["logits"], final),
                    "meta_logits": max_error(outputs["meta_logits"], meta),
                    "base_logits": max_error(outputs["base_logits"], base)})
-    print("bam", errors)
+    print(f"bam {backbone}", errors)
     assert_close(errors)
 
     # The written file restores the same model in a fresh build.
     path = tmp_path / "bam.weights.h5"
     model.save_weights(str(path))
-    fresh, _ = build_target_model("bam", backbone="resnet50", dilation="all_blocks", shot=2)
+    fresh, _ = build_target_model("bam", backbone=backbone, shot=2, **target_options)
     fresh.load_weights(str(path))
-    np.testing.assert_array_equal(fresh(inputs, training=False)["logits"],
-                                  outputs["logits"])
+    np.testing.assert_array_equal(fresh(inputs, training=False)["logits"], outputs["logits"])
+    return loaded
+
+
+def test_bam_vgg16_two_shot_and_weights_file_round_trip(tmp_path):
+    """BAM on VGG16-BN: the default run's version of the ResNet-50 test below."""
+    net = randomize(BAM(VGG16BN().stages(), vgg=True, shot=2, base_classes=15), 45)
+    model = build_fsss_model("bam", keras_backbone("vgg16_bn"), shot=2, num_base_classes=15)
+    check_bam_conversion(net, model, "vgg16", 46, tmp_path)
+
+
+@pytest.mark.slow  # two ResNet-50s and PyTorch's; the VGG16 test above is the default run's
+def test_bam_resnet50_two_shot_and_weights_file_round_trip(tmp_path):
+    net = randomize(BAM(DeepStemResNet50("all_blocks").stages(), vgg=False, shot=2,
+                        base_classes=15), 41)
+    model = build_fsss_model("bam", keras_backbone("resnet50_deep_stem", "all_blocks"), shot=2,
+                             num_base_classes=15)
+    loaded = check_bam_conversion(net, model, "resnet50", 42, tmp_path, dilation="all_blocks")
+    assert loaded["learner_base.0.features.1.2.running_var"][0] == \
+        "learner_base/ppm/bn_bin2/moving_variance"
+    assert loaded["kshot_rw.0.weight"] == ("kshot_rw/kshot_rw_1/kernel", "(O,I,1,1)->(I,O)")

@@ -2,11 +2,10 @@
 
 import dataclasses
 
-from svf_tf.constants import SVF_COMPUTE_MODES, SVF_FACTORS, SVF_PARAMETRIZATIONS
+from svf_tf.config.finetune import CONV_KINDS, MODES, STAGES, FinetuneSettings
+from svf_tf.config.settings import validate_fields
 
-MODES = ("freeze", "svf", "part", "full", "bn")
-STAGES = (0, 1, 2, 3, 4)
-CONV_KINDS = ("1x1", "3x3")
+__all__ = ["CONV_KINDS", "MODES", "STAGES", "FinetuneSpec"]
 
 # Stages that train when `stages` is not given. (2, 3, 4) are the layers the
 # paper fine-tunes ("layers 2, 3, and 4 only", SVF paper Sec. 4.1; Table 8).
@@ -16,31 +15,8 @@ _DEFAULT_TRAIN_BN = {"freeze": False, "svf": False, "part": False, "full": True,
 _CONV_MODES = ("svf", "part", "full")
 
 
-def _int_tuple(value, field, allowed):
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = (value,)
-    try:
-        items = tuple(value)
-    except TypeError:
-        items = (value,)
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v in allowed for v in items):
-        raise ValueError(
-            f"FinetuneSpec: {field}={value!r} is not accepted: give stage numbers from "
-            f"{allowed} (layer0..layer4 in the papers' naming), e.g. {field}=(2, 3, 4).")
-    return tuple(sorted(set(items)))
-
-
-def _str_tuple(value, field, allowed):
-    items = (value,) if isinstance(value, str) else tuple(value)
-    if not items or any(v not in allowed for v in items):
-        raise ValueError(
-            f"FinetuneSpec: {field}={value!r} is not accepted: give a non-empty subset of "
-            f"{allowed}.")
-    return tuple(v for v in allowed if v in items)
-
-
 @dataclasses.dataclass(frozen=True)
-class FinetuneSpec:
+class FinetuneSpec(FinetuneSettings):
     """Which backbone parameters train, per stage; validated once.
 
     One spec covers SVF and every backbone setting of the SVF paper's
@@ -74,7 +50,8 @@ class FinetuneSpec:
     - Tables 8 and 17: `FinetuneSpec("svf", stages=s)` for s in (4,), (3, 4),
       (2, 3, 4), (1, 2, 3, 4).
 
-    Args:
+    Args (each is also the flag of the same name, except `mode` = --finetune
+    and `stages` = --finetune_stages; svf_tf/config/finetune.py declares them):
         mode: one of "freeze", "svf", "part", "full", "bn".
         stages: the stages (0..4 = layer0..layer4) whose parameters train;
             None for the mode's default. Must be empty/None for "freeze".
@@ -109,39 +86,29 @@ class FinetuneSpec:
     ```
     """
 
-    mode: str = "freeze"
-    stages: tuple = None
-    conv_kinds: tuple = None
-    train_bn: bool = None
-    svf_stages: tuple = None
-    svf_factors: tuple = None
-    svf_rank_multiple: int = None
-    svf_parametrization: str = None
-    svf_compute: str = None
+    # The fields (mode, stages, conv_kinds, train_bn, svf_stages, svf_factors,
+    # svf_rank_multiple, svf_parametrization, svf_compute) are the settings of
+    # `svf_tf.config.finetune.FinetuneSettings`, shared with the flags.
 
     def __post_init__(self):
         def set_(name, value):
             # The dataclass is frozen; normalised values are set once, here.
             object.__setattr__(self, name, value)
 
-        if self.mode not in MODES:
-            raise ValueError(
-                f"FinetuneSpec: mode={self.mode!r} is not accepted: use one of {MODES} "
-                "('svf' is the paper's method, 'freeze' the references' frozen backbone).")
+        # Each field's own rule (type, choices, bounds), the flags' rule too.
+        validate_fields(self)
         mode = self.mode
 
         if self.stages is None:
             set_("stages", _DEFAULT_STAGES[mode])
-        else:
-            set_("stages", _int_tuple(self.stages, "stages", STAGES))
-            if mode == "freeze" and self.stages:
-                raise ValueError(
-                    f"FinetuneSpec: mode='freeze' trains nothing, but stages={self.stages} "
-                    "was given; use mode='svf', 'part', 'full' or 'bn' to train stages.")
-            if mode != "freeze" and not self.stages:
-                raise ValueError(
-                    f"FinetuneSpec: mode={mode!r} with stages=() trains nothing; give the "
-                    "stages to train or use mode='freeze'.")
+        elif mode == "freeze" and self.stages:
+            raise ValueError(
+                f"FinetuneSpec: mode='freeze' trains nothing, but stages={self.stages} "
+                "was given; use mode='svf', 'part', 'full' or 'bn' to train stages.")
+        elif mode != "freeze" and not self.stages:
+            raise ValueError(
+                f"FinetuneSpec: mode={mode!r} with stages=() trains nothing; give the "
+                "stages to train or use mode='freeze'.")
 
         if self.conv_kinds is None:
             set_("conv_kinds", CONV_KINDS if mode in _CONV_MODES else ())
@@ -149,13 +116,9 @@ class FinetuneSpec:
             raise ValueError(
                 f"FinetuneSpec: conv_kinds={self.conv_kinds!r} applies to modes "
                 f"{_CONV_MODES}, not to mode={mode!r}.")
-        else:
-            set_("conv_kinds", _str_tuple(self.conv_kinds, "conv_kinds", CONV_KINDS))
 
         if self.train_bn is None:
             set_("train_bn", _DEFAULT_TRAIN_BN[mode])
-        elif not isinstance(self.train_bn, bool):
-            raise ValueError(f"FinetuneSpec: train_bn={self.train_bn!r} must be True or False.")
         elif mode == "freeze" and self.train_bn:
             raise ValueError(
                 "FinetuneSpec: mode='freeze' with train_bn=True is contradictory; use "
@@ -175,32 +138,21 @@ class FinetuneSpec:
                 raise ValueError(
                     f"FinetuneSpec: {given} only apply to mode='svf', not to mode={mode!r}.")
             return
-        set_("svf_stages", STAGES if self.svf_stages is None
-             else _int_tuple(self.svf_stages, "svf_stages", STAGES))
+        if self.svf_stages is None:
+            set_("svf_stages", STAGES)
         if not set(self.stages) <= set(self.svf_stages):
             raise ValueError(
                 f"FinetuneSpec: stages={self.stages} must be decomposed to train their "
                 f"singular values, but svf_stages={self.svf_stages}; add the missing stages "
                 "to svf_stages.")
-        set_("svf_factors", ("S",) if self.svf_factors is None
-             else _str_tuple(self.svf_factors, "svf_factors", SVF_FACTORS))
-        rank_multiple = 4 if self.svf_rank_multiple is None else self.svf_rank_multiple
-        if isinstance(rank_multiple, bool) or not isinstance(rank_multiple, int) \
-                or rank_multiple < 1:
-            raise ValueError(
-                f"FinetuneSpec: svf_rank_multiple={rank_multiple!r} must be a positive int "
-                "(4 = the reference rounding, 1 = exact full rank).")
-        set_("svf_rank_multiple", rank_multiple)
-        parametrization = self.svf_parametrization or "direct"
-        if parametrization not in SVF_PARAMETRIZATIONS:
-            raise ValueError(
-                f"FinetuneSpec: svf_parametrization={parametrization!r} is not accepted: use "
-                f"one of {SVF_PARAMETRIZATIONS}.")
-        set_("svf_parametrization", parametrization)
-        if self.svf_compute not in (None, *SVF_COMPUTE_MODES):
-            raise ValueError(
-                f"FinetuneSpec: svf_compute={self.svf_compute!r} is not accepted: use "
-                "'factored', 'kernel' or None.")
+        if self.svf_factors is None:
+            set_("svf_factors", ("S",))
+        if self.svf_rank_multiple is None:
+            # The SVF authors' rounding; see svf_tf/config/finetune.py for why the
+            # layers' own default is 1.
+            set_("svf_rank_multiple", 4)
+        if self.svf_parametrization is None:
+            set_("svf_parametrization", "direct")
 
     @classmethod
     def from_option(cls, finetune):
