@@ -4,8 +4,8 @@ The command is read from the config's own header ("# Command ...": `python main.
 --flagfile=configs/X.cfg --data_root=... --fold=0 --work_dir=...`) and run
 in-process with --data_root pointing at a small tree made here and tiny sizes
 appended. Fast tier: every config up to the resolved job (mode, data root, the
-fold lists built from the tree). Slow tier: one config per distinct (dataset,
-backbone, method, fine-tuning, mode, backbone BatchNorm) trained end to end.
+fold lists built from the tree). Slow tier: one config per distinct (backbone,
+method, fine-tuning, mode, backbone BatchNorm) trained end to end.
 """
 
 import json
@@ -91,11 +91,20 @@ def header_model(name):
 
 
 def end_to_end_configs():
-    """One config per distinct (dataset, backbone, method, fine-tuning, mode, backbone BN)."""
+    """One config per distinct (backbone, method, fine-tuning, mode, backbone BN).
+
+    Each kind trains once, on Pascal for ResNet-50 and on COCO for VGG16, so
+    both dataset layouts train end to end; the fast tier resolves every
+    config's job on its own dataset.
+    """
+    def preferred_dataset_first(name):
+        preferred = "pascal" if "_r50_" in name else "coco"
+        return (name.split("_")[0] != preferred, name)
+
     chosen = {}
-    for name in CONFIGS:
+    for name in sorted(CONFIGS, key=preferred_dataset_first):
         model = header_model(name)
-        key = (name.split("_")[0], model["backbone"], model["method"], model["finetune"],
+        key = (model["backbone"], model["method"], model["finetune"],
                name.endswith("_base.cfg"), model["backbone_bn"])
         chosen.setdefault(key, name)
     return sorted(chosen.values())

@@ -46,6 +46,7 @@ def test_miou_by_hand(tmp_path):
     assert halved == pytest.approx({k: v / 2 for k, v in expected.items()}, abs=1e-6)
 
 
+@pytest.mark.slow  # 300 episodes of the default dataset; the two tests above check the rules
 def test_synthetic_dataset_is_not_solved_by_ignoring_the_support(synthetic_cache):
     """Perfect support-agnostic segmenters stay near 50% mIoU on the novel classes."""
     root = f"{synthetic_cache}/synthetic_pascal"
