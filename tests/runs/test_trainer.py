@@ -17,7 +17,7 @@ from svf_tf.runs.trainer import run_training
 from svf_tf.tasks.few_shot import FewShotTask
 from tests.helpers import two_replica_strategy
 from tests.runs.trainer_helpers import tiny_config
-from tests.tasks.test_task import ToyTask, toy_config
+from tests.tasks.toy_task import ToyTask, toy_config
 
 DEFAULT = tf.distribute.get_strategy
 
