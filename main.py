@@ -1,14 +1,14 @@
 """svf-tf command line: `python main.py --flagfile=configs/<setting>.cfg [--flags]`.
 
 Every flag comes from a setting of svf_tf/config/ (`python main.py --helpfull`);
-`--mode` picks the job (svf_tf/cli/main.py, `MODES`). Without flags it runs the
+`--mode` picks the job (svf_tf/config/modes.py, `MODES`). Without flags it runs the
 built-in demo on the synthetic dataset (frozen backbone vs SVF, a few minutes
 on a CPU); a config runs the job it is the recipe of.
 """
 
-import os
+from svf_tf.cli import startup
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+startup.quiet_start()  # before anything loads TensorFlow
 
 from svf_tf.cli import errors  # noqa: E402
 from svf_tf.cli.main import main  # noqa: E402

@@ -35,11 +35,15 @@ import subprocess
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from svf_tf.cli import startup
+
+startup.quiet_start()  # before anything loads TensorFlow
 
 from absl import flags  # noqa: E402
 
+from svf_tf.atomic_files import write_file_atomically  # noqa: E402
 from svf_tf.cli import errors as cli  # noqa: E402
+from svf_tf.cli import paths  # noqa: E402
 from svf_tf.config.flags import define_flags  # noqa: E402
 
 flags.DEFINE_list("sections", ["layer", "build", "model", "data"],
@@ -494,6 +498,8 @@ def main(argv):
         if set(given) - set(known):
             raise ValueError(f"--{name} has unknown value(s) {sorted(set(given) - set(known))}; "
                              f"use {list(known)}.")
+    if FLAGS.out:
+        paths.check_output_file(FLAGS.out, "--out")
     shapes = FLAGS.shapes or list(LAYER_SHAPES)
     bad = set(shapes) - set(LAYER_SHAPES)
     if bad:
@@ -534,8 +540,7 @@ def main(argv):
         for target, measured, met in targets:
             print(f"  {'met   ' if met else 'MISSED'} {measured:8.3f}  {target}")
     if FLAGS.out:
-        with open(FLAGS.out, "w") as f:
-            json.dump(results, f, indent=2)
+        write_file_atomically(FLAGS.out, json.dumps(results, indent=2))
         print(f"\nwrote {FLAGS.out}")
 
 

@@ -21,14 +21,16 @@ torch.load(weights_only=True), so it is never unpickled beyond tensors.
         --backbone=resnet50 --dataset=coco --shot=1 --output=weights/bam_coco0.weights.h5
 """
 
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from svf_tf.cli import startup
+
+startup.quiet_start()  # before anything loads TensorFlow
 
 from absl import flags  # noqa: E402
 
 from svf_tf.cli import errors as cli  # noqa: E402
+from svf_tf.cli import paths  # noqa: E402
 from svf_tf.config.flags import define_flags  # noqa: E402
 from svf_tf.torch_import import (  # noqa: E402
     BACKBONE_TARGETS,
@@ -79,6 +81,9 @@ def main(argv):
         raise ValueError(f"unexpected arguments {argv[1:]}; every option is a --flag.")
     if not FLAGS.checkpoint or not FLAGS.target:
         raise ValueError("--checkpoint and --target are required (see --help).")
+    for flag in ("output", "backbone_output"):
+        if FLAGS[flag].value:
+            paths.check_output_file(FLAGS[flag].value, f"--{flag}")
     try:
         report = convert_checkpoint(
             FLAGS.checkpoint, FLAGS.target, FLAGS.output, backbone=given_backbone(),

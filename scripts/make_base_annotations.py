@@ -14,14 +14,17 @@ remaps on the fly); they are for inspection and for comparing with BAM.
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from svf_tf.cli import startup
+
+startup.quiet_start()  # before anything loads TensorFlow
 
 from absl import flags  # noqa: E402
 
 from svf_tf.cli import errors as cli  # noqa: E402
+from svf_tf.cli import paths  # noqa: E402
 from svf_tf.config.flags import define_flags  # noqa: E402
 from svf_tf.data import build_fold_lists, ensure_synthetic_dataset, fold_classes  # noqa: E402
-from svf_tf.data.cache import check_outside  # noqa: E402
+from svf_tf.data.cache import check_cache_dir, check_outside  # noqa: E402
 from svf_tf.data.lists.base_annotation import write_base_annotations  # noqa: E402
 
 # The data flags of main.py, from the same settings (svf_tf/config/experiment.py).
@@ -38,14 +41,18 @@ def main(argv):
         raise ValueError(f"Unexpected arguments {argv[1:]}: every option is a --flag.")
     if not FLAGS.output_dir:
         raise ValueError("Pass --output_dir=DIR (outside the dataset root).")
+    cache = check_cache_dir(FLAGS.cache_dir)
     if FLAGS.synthetic:
-        data_root = ensure_synthetic_dataset()
+        data_root = os.path.join(cache, "synthetic_pascal")  # where main.py keeps it
     elif FLAGS.data_root:
         data_root = FLAGS.data_root
     else:
         raise ValueError("Pass --data_root=DIR (the dataset root) or --synthetic.")
-    if os.path.isdir(data_root):
+    if FLAGS.synthetic or os.path.isdir(data_root):
         check_outside(FLAGS.output_dir, data_root, "Output directory", "--output_dir")
+    paths.ensure_writable_dir(FLAGS.output_dir, "--output_dir", create=False)
+    if FLAGS.synthetic:
+        data_root = ensure_synthetic_dataset(data_root)
     classes = fold_classes(FLAGS.dataset, FLAGS.fold, coco_split=FLAGS.coco_split)
     for split in FLAGS.splits:
         lists = build_fold_lists(

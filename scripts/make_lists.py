@@ -14,13 +14,16 @@ written as plain text to the cache directory.
 import json
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from svf_tf.cli import startup
+
+startup.quiet_start()  # before anything loads TensorFlow
 
 from absl import flags  # noqa: E402
 
 from svf_tf.cli import errors as cli  # noqa: E402
 from svf_tf.config.flags import define_flags  # noqa: E402
 from svf_tf.data import build_fold_lists, ensure_synthetic_dataset  # noqa: E402
+from svf_tf.data.cache import check_cache_dir  # noqa: E402
 from svf_tf.data.lists.class_splits import PASCAL_CLASS_NAMES  # noqa: E402
 
 # The data flags of main.py, from the same settings (svf_tf/config/experiment.py).
@@ -80,10 +83,11 @@ def format_text(summary: dict) -> str:
 def main(argv):
     if len(argv) > 1:
         raise ValueError(f"Unexpected arguments {argv[1:]}: every option is a --flag.")
+    cache = check_cache_dir(FLAGS.cache_dir)
     if FLAGS.synthetic:
         if FLAGS.dataset != "pascal":
             raise ValueError("--synthetic is in Pascal layout: use it with --dataset=pascal.")
-        data_root = ensure_synthetic_dataset()
+        data_root = ensure_synthetic_dataset(os.path.join(cache, "synthetic_pascal"))
     elif FLAGS.data_root:
         data_root = FLAGS.data_root
     else:

@@ -12,11 +12,14 @@ Needs pycocotools (pip install pycocotools==2.0.11).
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from svf_tf.cli import startup
+
+startup.quiet_start()  # before anything loads TensorFlow
 
 from absl import flags  # noqa: E402
 
-from svf_tf.cli import errors as cli
+from svf_tf.cli import errors as cli  # noqa: E402
+from svf_tf.cli import paths  # noqa: E402
 from svf_tf.data.preparation.coco import CROWD_MODES, prepare_coco_masks  # noqa: E402
 
 flags.DEFINE_string("coco_root", None, "COCO 2014 root (train2014/, val2014/, annotations/).")
@@ -32,6 +35,11 @@ def main(argv):
         raise ValueError(f"Unexpected arguments {argv[1:]}: every option is a --flag.")
     if not FLAGS.coco_root:
         raise ValueError("Pass --coco_root=DIR (holding train2014/, val2014/, annotations/).")
+    # Where the masks go, checked before anything is written (a missing root is reported below).
+    if os.path.isdir(FLAGS.coco_root):
+        paths.ensure_writable_dir(os.path.join(FLAGS.coco_root, "annotations"), create=False,
+                                  fix="the masks are written into --coco_root's annotations/: "
+                                  "give a --coco_root you may write to")
     for split in FLAGS.splits:
         counts = prepare_coco_masks(FLAGS.coco_root, split, crowd=FLAGS.crowd,
                                     overwrite=FLAGS.overwrite)

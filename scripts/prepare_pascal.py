@@ -12,11 +12,14 @@ the training list) into --voc_root. Details: svf_tf/data/preparation/pascal.py.
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from svf_tf.cli import startup
+
+startup.quiet_start()  # before anything loads TensorFlow
 
 from absl import flags  # noqa: E402
 
-from svf_tf.cli import errors as cli
+from svf_tf.cli import errors as cli  # noqa: E402
+from svf_tf.cli import paths  # noqa: E402
 from svf_tf.data.preparation.pascal import prepare_pascal_labels  # noqa: E402
 
 flags.DEFINE_string("voc_root", None, "The VOC2012 folder (JPEGImages/, SegmentationClass/, "
@@ -32,6 +35,12 @@ def main(argv):
         raise ValueError(f"Unexpected arguments {argv[1:]}: every option is a --flag.")
     if not FLAGS.voc_root:
         raise ValueError("Pass --voc_root=.../VOCdevkit/VOC2012.")
+    # What is written, checked before anything is (a missing root is reported below).
+    for folder in ("SegmentationClassAug", os.path.join("ImageSets", "Segmentation")):
+        if os.path.isdir(FLAGS.voc_root):
+            paths.ensure_writable_dir(os.path.join(FLAGS.voc_root, folder), create=False,
+                                      fix="the labels and the SBD id list are written into "
+                                      "--voc_root: give a --voc_root you may write to")
     counts = prepare_pascal_labels(FLAGS.voc_root, FLAGS.sbd_root, overwrite=FLAGS.overwrite)
     print(f"SegmentationClassAug: {counts['voc_written']} labels from VOC, "
           f"{counts['sbd_written']} from SBD, {counts['kept']} existing kept.")

@@ -28,11 +28,15 @@ import json
 import os
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from svf_tf.cli import startup
+
+startup.quiet_start()  # before anything loads TensorFlow
 
 from absl import flags  # noqa: E402
 
+from svf_tf.atomic_files import write_file_atomically  # noqa: E402
 from svf_tf.cli import errors as cli  # noqa: E402
+from svf_tf.cli import paths  # noqa: E402
 from svf_tf.config.flags import define_flags  # noqa: E402
 
 # The flags this probe shares with main.py, from the same settings
@@ -135,9 +139,12 @@ def format_table(result):
 def main(argv):
     if len(argv) > 1:
         raise ValueError(f"unexpected arguments {argv[1:]}; every option is a --flag.")
+    if FLAGS.out:
+        paths.check_output_file(FLAGS.out, "--out")
     import keras
     import tensorflow as tf
 
+    from svf_tf.data.cache import check_cache_dir
     from svf_tf.data.episodes.sampling import make_test_episodes
     from svf_tf.data.lists.fold_lists import build_fold_lists
     from svf_tf.data.pipeline import make_test_dataset
@@ -146,6 +153,7 @@ def main(argv):
     from svf_tf.data.transforms.presets import augment_config
     from svf_tf.metrics.evaluation import evaluate_episodes
 
+    check_cache_dir(FLAGS.cache_dir)
     start = time.time()
     scale_range = FLAGS.scale_range or PROBE_SCALE_RANGE
     root = ensure_synthetic_dataset(
@@ -181,8 +189,7 @@ def main(argv):
     print(format_table(result))
     print(f"{result['seconds'] / 60:.1f} min")
     if FLAGS.out:
-        with open(FLAGS.out, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=2)
+        write_file_atomically(FLAGS.out, json.dumps(result, indent=2))
         print(f"wrote {FLAGS.out}")
 
 

@@ -75,3 +75,25 @@ def real_backbone(name, finetune):
 def backbones():
     """`backbones(name, finetune)` -> the session's shared real backbone."""
     return real_backbone
+
+
+def _checkout_outputs():
+    """Files under the checkout's default output folders (runs/, work_dirs/) with mtimes."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    found = {}
+    for folder in ("runs", "work_dirs"):
+        for directory, _, files in os.walk(os.path.join(root, folder)):
+            for name in files:
+                path = os.path.join(directory, name)
+                found[path] = os.stat(path).st_mtime_ns
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _checkout_is_not_written():
+    """No test may write runs into the checkout: every run goes to a tmp_path --work_dir."""
+    before = _checkout_outputs()
+    yield
+    changed = sorted(path for path, mtime in _checkout_outputs().items()
+                     if before.get(path) != mtime)
+    assert not changed, f"tests wrote into the checkout: {changed[:5]}"

@@ -48,8 +48,8 @@ def test_bad_input_is_one_line_without_traceback(tmp_path):
     assert result.returncode == 1 and "No dataset: give --data_root" in result.stderr
     result = run_main("--mode=train", f"--data_root={tmp_path}/nope", f"--work_dir={tmp_path}/w")
     assert result.returncode == 1 and f"{tmp_path}/nope" in result.stderr
-    result = run_main("--mode=eval", "--synthetic", f"--work_dir={tmp_path}/w")
-    assert result.returncode == 1 and "No best checkpoint" in result.stderr
+    result = run_main("--mode=eval", f"--work_dir={tmp_path}/w")
+    assert result.returncode == 1 and "No trained run in" in result.stderr
     result = run_main("--fold=4")
     assert result.returncode != 0 and "fold" in result.stderr and "Traceback" not in result.stderr
     result = run_main("--train_size=100")
@@ -73,9 +73,9 @@ def test_tiny_training_run_from_the_command_line(tmp_path):
 
 
 def test_bam_with_a_missing_base_learner_is_one_line(tmp_path):
-    (tmp_path / "w" / "best").mkdir(parents=True)  # past the checkpoint check, to the build
-    result = run_main("--mode=eval", "--synthetic", "--method=bam", "--backbone=vgg16",
-                      f"--work_dir={tmp_path}/w", f"--base_learner={tmp_path}/none.weights.h5")
+    result = run_main("--mode=train", "--synthetic", "--method=bam", "--backbone=vgg16",
+                      f"--work_dir={tmp_path}/w", f"--cache_dir={tmp_path}/cache",
+                      f"--base_learner={tmp_path}/none.weights.h5")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert f"--base_learner='{tmp_path}/none.weights.h5': no such file" in result.stderr
     assert "--mode=train_base" in result.stderr

@@ -43,7 +43,7 @@ def check_input_shape(input_shape):
 
 def build_backbone(name, weights=None, *, input_shape=(None, None, 3), finetune="freeze",
                    dilation=None, stem=None, batch_norm=None, bn_epsilon=None,
-                   backbone_bn="frozen", model_name=None):
+                   backbone_bn="frozen", model_name=None, partial_weights=False):
     """The five feature endpoints layer0..layer4 of a pretrained backbone.
 
     Rewrites `keras.applications.ResNet50` or `VGG16` layer by layer
@@ -96,6 +96,10 @@ def build_backbone(name, weights=None, *, input_shape=(None, None, 3), finetune=
             VGG16 has no BatchNorm and accepts only "frozen".
         model_name: name of the returned model; default "{name}_backbone".
             Give distinct names to two backbones in one model (BAM + SVF).
+        partial_weights: accept a weights file that leaves some conv or
+            BatchNorm layers unset, or holds layers this backbone lacks (they
+            are listed in a warning); by default that is an error naming them
+            (`svf_tf.weights.pretrained.load_weights_file`).
 
     Returns:
         A `keras.Model` mapping an image batch (B, H, W, 3) to a dict
@@ -130,7 +134,8 @@ def build_backbone(name, weights=None, *, input_shape=(None, None, 3), finetune=
     spec = FinetuneSpec.from_option(finetune)
     inputs = keras.Input(shape=check_input_shape(input_shape), name="image")
     common = dict(bn_epsilon=bn_epsilon, backbone_bn=check_backbone_bn(backbone_bn),
-                  cut_before=spec.first_trainable_stage, name=model_name or f"{name}_backbone")
+                  cut_before=spec.first_trainable_stage, name=model_name or f"{name}_backbone",
+                  partial_weights=partial_weights)
     if name == "resnet50":
         model, stages = resnet50_backbone(inputs, weights, stem=stem or "keras",
                                           dilation=dilation or "all_blocks", **common)

@@ -69,7 +69,7 @@ def _block_conv_config(part: str, stride: int, rate: int, deep: bool) -> dict:
 
 def resnet50_backbone(inputs, weights=None, *, stem="keras", dilation="all_blocks",
                       bn_epsilon=None, backbone_bn="frozen", cut_before=0,
-                      name="resnet50_backbone"):
+                      name="resnet50_backbone", partial_weights=False):
     """ResNet-50 features layer0..layer4 as a functional model.
 
     The graph of `keras.applications.ResNet50(include_top=False)` is re-run
@@ -118,6 +118,8 @@ def resnet50_backbone(inputs, weights=None, *, stem="keras", dilation="all_block
         backbone_bn: "frozen" or "batch_stats" (see `build_backbone`).
         cut_before: first stage that trains; earlier outputs stop gradients.
         name: model name.
+        partial_weights: accept a weights file that sets only some layers
+            (see `svf_tf.weights.pretrained.load_weights_file`).
 
     Returns:
         (model, stages): a `keras.Model` with outputs {"layer0": ..,
@@ -134,7 +136,8 @@ def resnet50_backbone(inputs, weights=None, *, stem="keras", dilation="all_block
     source = keras.applications.ResNet50(include_top=False, weights=None,
                                          input_shape=(None, None, 3))
     if path and not deep:
-        load_weights_file(source, path, "keras.applications.ResNet50(include_top=False)")
+        load_weights_file(source, path, "keras.applications.ResNet50(include_top=False)",
+                          partial=partial_weights)
 
     if bn_epsilon is None and deep:
         bn_epsilon = TORCH_BN_EPSILON
@@ -168,5 +171,6 @@ def resnet50_backbone(inputs, weights=None, *, stem="keras", dilation="all_block
                                            cut_before)
     model = keras.Model(inputs, features, name=name)
     if path and deep:
-        load_weights_file(model, path, f"the deep-stem ResNet-50 backbone ({dilation=})")
+        load_weights_file(model, path, f"the deep-stem ResNet-50 backbone ({dilation=})",
+                          partial=partial_weights)
     return model, stages

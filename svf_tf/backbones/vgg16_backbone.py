@@ -24,7 +24,8 @@ def keras_stage(name: str) -> int:
 
 
 def vgg16_backbone(inputs, weights=None, *, batch_norm=False, bn_epsilon=None,
-                   backbone_bn="frozen", cut_before=0, name="vgg16_backbone"):
+                   backbone_bn="frozen", cut_before=0, name="vgg16_backbone",
+                   partial_weights=False):
     """VGG16 features layer0..layer4 as a functional model.
 
     The graph of `keras.applications.VGG16(include_top=False)` is re-run
@@ -59,6 +60,8 @@ def vgg16_backbone(inputs, weights=None, *, batch_norm=False, bn_epsilon=None,
         backbone_bn: "frozen" or "batch_stats" (VGG16-BN; see `build_backbone`).
         cut_before: first stage that trains; earlier outputs stop gradients.
         name: model name.
+        partial_weights: accept a weights file that sets only some layers
+            (see `svf_tf.weights.pretrained.load_weights_file`).
 
     Returns:
         (model, stages): a `keras.Model` with outputs {"layer0": ..,
@@ -78,7 +81,8 @@ def vgg16_backbone(inputs, weights=None, *, batch_norm=False, bn_epsilon=None,
     source = keras.applications.VGG16(include_top=False, weights=None,
                                       input_shape=(None, None, 3))
     if path and not batch_norm:
-        load_weights_file(source, path, "keras.applications.VGG16(include_top=False)")
+        load_weights_file(source, path, "keras.applications.VGG16(include_top=False)",
+                          partial=partial_weights)
     epsilon = TORCH_BN_EPSILON if bn_epsilon is None else float(bn_epsilon)
     bn_class, bn_config = batch_norm_layer(backbone_bn)
 
@@ -96,5 +100,5 @@ def vgg16_backbone(inputs, weights=None, *, batch_norm=False, bn_epsilon=None,
                                            cut_before)
     model = keras.Model(inputs, features, name=name)
     if path and batch_norm:
-        load_weights_file(model, path, "the VGG16-BN backbone")
+        load_weights_file(model, path, "the VGG16-BN backbone", partial=partial_weights)
     return model, stages

@@ -12,31 +12,8 @@ import dataclasses
 import os
 
 from svf_tf.config.experiment import ExperimentConfig
+from svf_tf.config.modes import DEMO_SETTINGS, demo_defaults  # noqa: F401 (the demo's sizes)
 from svf_tf.runs.run_files import write_json
-
-# Sizes chosen so that both runs finish in under 10 minutes on 2 CPU cores
-# (measured: 4 epochs of 30 steps took 11.5 minutes, 3 of 25 took 10.1; 2 of
-# 25 take 6-8 minutes, freeze and SVF about as long as each other).
-# The synthetic images (160-320 px) are tested resized to 65 px, about 0.25 of
-# their size, so training scales them by 0.2-0.3 before the 65 px crop: the
-# crop then holds the whole image at test-time scale, as a 473 crop does on
-# Pascal (the preset's 0.9-1.1 would train on 65 px windows at full size).
-DEMO_SETTINGS = {"train_size": 65, "test_size": 65, "scale_range": (0.2, 0.3), "epochs": 2,
-                 "steps_per_epoch": 25, "batch_size": 8, "test_episodes": 100, "eval_every": 1,
-                 "early_stop": 0, "lr": 0.05, "lr_schedule": "constant"}
-
-
-def demo_defaults(values):
-    """The demo's settings where the user gave no flag (`--epochs=10` still wins).
-
-    Args:
-        values: {setting: value} of the parsed flags (the backbone decides
-            the stem: Keras' ImageNet weights fit Keras' 7x7 stem).
-    """
-    defaults = {**DEMO_SETTINGS, "synthetic": True}
-    if values.get("backbone", "resnet50") == "resnet50":
-        defaults["stem"] = "keras"
-    return defaults
 
 
 def demo_config(**settings):

@@ -8,8 +8,12 @@ Two more kinds are the user's to act on and are shown the same way: a
 non-finite training loss (`FloatingPointError`, its message names the step
 and the last good checkpoint), and a file that failed to load inside
 `tf.data`, which TensorFlow wraps in its own error (the "Failed to load ..."
-line the pipeline wrote is kept). `--debug` shows the traceback instead.
-Anything else is a bug and keeps its traceback. A flag that cannot be parsed
+line the pipeline wrote is kept). Every file-system fault is the user's to
+fix as well: any `OSError`, and TensorFlow's own file-system errors (a
+checkpoint save on a full disk, a SavedModel into a read-only directory),
+become the one line of `svf_tf.cli.paths.describe_os_error`, naming the path
+and the fix. `--debug` shows the traceback instead. Anything else is a bug
+and keeps its traceback. A flag that cannot be parsed
 (an unknown flag, a bad value, a missing flagfile) is one `error: ...` line
 too, instead of absl's two-line usage message.
 """
@@ -18,8 +22,9 @@ import sys
 
 from absl import app, flags
 
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
-               PermissionError, FloatingPointError)
+from svf_tf.cli.paths import describe_os_error, tensorflow_error_as_os_error
+
+USER_ERRORS = (ValueError, FloatingPointError)
 DATA_ERROR_MARK = "Failed to load"
 
 if "debug" not in flags.FLAGS:
@@ -40,6 +45,20 @@ def data_error_line(error: BaseException) -> str | None:
         if DATA_ERROR_MARK in line:
             return line[line.index(DATA_ERROR_MARK):].strip()
     return None
+
+
+def file_system_error_line(error: BaseException) -> str | None:
+    """One line for a TensorFlow file-system error (full disk, read-only, ...), or None.
+
+    TensorFlow is not imported here: an error can only be TensorFlow's if it
+    already is.
+    """
+    tensorflow = sys.modules.get("tensorflow")
+    errors = getattr(tensorflow, "errors", None)
+    if errors is None or not isinstance(error, errors.OpError):
+        return None
+    os_error = tensorflow_error_as_os_error(error)
+    return None if os_error is None else describe_os_error(os_error)
 
 
 def fail(message):
@@ -73,8 +92,12 @@ def run(main) -> None:
             if flags.FLAGS.debug:
                 raise
             fail(one_line(error))
+        except OSError as error:
+            if flags.FLAGS.debug:
+                raise
+            fail(describe_os_error(error))
         except Exception as error:
-            line = data_error_line(error)
+            line = data_error_line(error) or file_system_error_line(error)
             if line is None or flags.FLAGS.debug:
                 raise
             fail(line)

@@ -2,6 +2,7 @@
 
 import os
 
+from svf_tf.atomic_files import staged_directory
 from svf_tf.export.saved_model import export_fsss_model
 from svf_tf.runs.restore import restore_model
 from svf_tf.tasks.few_shot import FewShotTask
@@ -19,7 +20,9 @@ def export_checkpoint(config, checkpoint_path=None, export_dir=None, log=print):
     """
     model, restored = restore_model(FewShotTask(config, log), checkpoint_path)
     export_dir = export_dir or os.path.join(config.run_dir, "saved_model")
-    export_fsss_model(model, export_dir)
+    # Whole or absent: a failed export leaves the previous SavedModel (if any) in place.
+    with staged_directory(export_dir) as staging:
+        export_fsss_model(model, staging)
     log(f"exported {restored} to {export_dir} (serving signature: query_image [B,H,W,3], "
         f"support_images [B,{config.data.shot},H,W,3], "
         f"support_masks [B,{config.data.shot},H,W] -> "

@@ -1,127 +1,49 @@
-"""`main.py`'s body: the table of modes, the checks a job passes before it starts, dispatch.
+"""`main.py`'s body: the checks a job passes before it starts, and dispatch.
 
-`MODES` maps each `--mode` to the function that runs it, the settings it
-reads and a one-line description. Before anything is built, `resolve_job`
-refuses every flag the chosen mode does not read (given on the command line
-or in a flagfile; one line naming it), builds the `ExperimentConfig` with the
-mode's own defaults where a flag was not given, and checks that the dataset
-is there (`check_dataset`). `run_job` then sets up Keras, writes flags.txt
-and calls the mode's function, which TensorFlow is loaded for only then.
+The table of modes (which function runs each `--mode`, which settings it
+reads) is `svf_tf.config.modes.MODES`. Before anything is built,
+`resolve_job` refuses every flag the chosen mode does not read (given on the
+command line or in a flagfile; one line naming it) and builds the
+`ExperimentConfig`:
 
-Settings that describe the experiment (data, model, fine-tuning,
-optimisation) are read by train and also by eval/export/predict, which
-rebuild the trained model from the same flagfile; what has no meaning in a
-mode is refused.
+- training modes (train, train_base): from the flags, with the mode's own
+  defaults where a flag was not given; a work directory that holds another
+  experiment is refused here already, before TensorFlow loads
+  (svf_tf/runs/identity.py; the trainer checks it again under the run's
+  lock, with the data lists' fingerprints);
+- eval, export, predict: from the run directory's run.json, so
+  `python main.py --mode=export --work_dir=runs/demo/svf` just works; only
+  settings the job may change (test episodes, seeds, where files are) are
+  taken from the command line, and an identity setting given with another
+  value is refused;
+
+then checks that the dataset is there (`check_dataset`). `run_job` loads
+TensorFlow, takes the run directory's lock for the jobs that write into it
+(training takes it in the trainer), logs the invocation in
+`<work_dir>/jobs.log` and calls the mode's function. Only a training run
+writes flags.txt, once, when it creates its directory.
 """
 
-import dataclasses
+import datetime
 import importlib
 import os
+import shlex
+import signal
+import socket
 import sys
-from collections.abc import Callable
 
 from absl import flags
 
-from svf_tf.cli.demo import demo_defaults
+from svf_tf.cli.paths import ensure_writable_dir
 from svf_tf.config.experiment import SETTINGS
-from svf_tf.config.flags import config_from_flags, flagfile_lines, given_flags
+from svf_tf.config.flags import config_from_flags, given_flags
+from svf_tf.config.modes import MODES, mode_settings, unused_reason, uses
+from svf_tf.runs import identity
+from svf_tf.runs.interrupts import TrainingInterrupted
 
 FLAGS = flags.FLAGS
-
-#: The experiment's groups: what a trained model is rebuilt from.
-EXPERIMENT = ("run", "data", "model", "finetune", "optim")
-_NOT_EPISODES = "BAM's stage 1 trains and validates on whole images, not episodes"
-_NOT_A_HEAD = "BAM's stage 1 is a PSPNet, without a few-shot head"
-_ONLY_STAGE1 = "only --mode=train_base validates on a number of images"
-_SYNTHETIC = "the demo trains on the built-in synthetic dataset; run a config for a real one"
-
-
-@dataclasses.dataclass(frozen=True)
-class Mode:
-    """One `--mode`.
-
-    Attributes:
-        function: "module:function" taking (config, log) and returning the
-            job's result; imported when the job runs.
-        description: one line (errors and --helpfull).
-        uses: the groups ("data") and single settings ("data.fold") it reads.
-        unused: {"group.field": why} of settings inside `uses` it does not read.
-        defaults: settings whose default differs in this mode, as a function
-            of the parsed flag values (applied where the flag was not given).
-        data_splits: the dataset splits it reads, checked before any model is
-            built.
-    """
-
-    function: str
-    description: str
-    uses: tuple
-    unused: dict = dataclasses.field(default_factory=dict)
-    defaults: Callable = lambda values: {}  # noqa: E731
-    data_splits: tuple = ()
-
-
-MODES = {
-    "demo": Mode(
-        "svf_tf.cli.demo:demo_mode",
-        "a frozen backbone vs SVF on the built-in synthetic dataset, minutes on a CPU",
-        EXPERIMENT,
-        unused={"data.dataset": _SYNTHETIC, "data.data_root": _SYNTHETIC,
-                "data.train_list": _SYNTHETIC, "data.val_list": _SYNTHETIC,
-                "data.coco_split": _SYNTHETIC, "data.val_images": _ONLY_STAGE1,
-                "model.weights": "the demo takes Keras' cached ImageNet weights, or random "
-                                 "ones",
-                "finetune.mode": "the demo trains --finetune=freeze and svf and compares them"},
-        defaults=demo_defaults),
-    "train": Mode(
-        "svf_tf.cli.train:train_mode", "episodic meta-training of a few-shot model",
-        EXPERIMENT, unused={"data.val_images": _ONLY_STAGE1}, data_splits=("train", "val")),
-    "train_base": Mode(
-        "svf_tf.cli.train:train_base_mode",
-        "BAM's stage 1: a PSPNet on the fold's base classes (BAM train_base.py)",
-        ("run", "data", "model", "optim"),
-        unused={"data.shot": _NOT_EPISODES, "data.filter_novel": _NOT_EPISODES,
-                "data.test_episodes": _NOT_EPISODES, "data.eval_seeds": _NOT_EPISODES,
-                "data.episodes_dir": _NOT_EPISODES,
-                "model.base_learner": "stage 1 writes the base learner",
-                "model.kshot_reduce": _NOT_A_HEAD, "model.train_down_query": _NOT_A_HEAD,
-                "model.pyramid_bins": _NOT_A_HEAD},
-        defaults=lambda values: {"method": "bam"}, data_splits=("train", "val")),
-    "eval": Mode(
-        "svf_tf.cli.evaluate:eval_mode", "a checkpoint on the saved test episodes",
-        (*EXPERIMENT, "checkpoint"), unused={"data.val_images": _ONLY_STAGE1},
-        data_splits=("val",)),
-    "export": Mode(
-        "svf_tf.cli.export:export_mode", "a checkpoint, SVF merged, as a SavedModel",
-        (*EXPERIMENT, "checkpoint", "export"), unused={"data.val_images": _ONLY_STAGE1}),
-    "predict": Mode(
-        "svf_tf.cli.predict:predict_mode",
-        "segment a query image given support images and masks",
-        (*EXPERIMENT, "checkpoint", "predict"), unused={"data.val_images": _ONLY_STAGE1}),
-}
-
-#: Why a whole group means nothing in the modes that do not read it.
-_GROUP_USERS = {"checkpoint": "eval, export and predict", "export": "export",
-                "predict": "predict", "finetune": "demo, train, eval, export and predict"}
-
-
-def uses(name, flag):
-    """Whether `--mode=name` reads setting `flag`."""
-    spec, mode = SETTINGS[flag], MODES[name]
-    key = f"{spec.group}.{spec.field}"
-    return (spec.group in mode.uses or key in mode.uses) and key not in mode.unused
-
-
-def unused_reason(name, flag):
-    """Why `--mode=name` does not read `flag` (None if it does)."""
-    if uses(name, flag):
-        return None
-    spec, mode = SETTINGS[flag], MODES[name]
-    key = f"{spec.group}.{spec.field}"
-    if key in mode.unused:
-        return mode.unused[key]
-    if name == "train_base" and spec.group == "finetune":
-        return "stage 1 trains the whole backbone (BAM train_base.py)"
-    return f"it is read by --mode={_GROUP_USERS.get(spec.group, spec.group)}"
+__all__ = ["MODES", "check_dataset", "check_flags_used", "main", "resolve_job", "run_job",
+           "uses"]
 
 
 def check_flags_used(name, given):
@@ -166,39 +88,129 @@ def check_dataset(data, splits):
                 f"leave it unset to derive the {split} list from --data_root.")
 
 
+def check_new_run(config, name):
+    """Refuses, before TensorFlow loads, a work directory that holds another experiment.
+
+    The same check runs again in the trainer under the run's lock, with the
+    data lists' fingerprints; this one gives the one-line answer in a
+    fraction of a second.
+    """
+    record = identity.read_record(config.run_dir)
+    if record is not None and identity.has_checkpoints(config.run_dir):
+        current = identity.make_record(config, name, mode_settings(name))
+        identity.check_resume(record, current, config.run_dir)
+
+
+def job_run_dir(config, checkpoint):
+    """The run directory an eval/export/predict job reads: `--checkpoint`'s run, or --work_dir."""
+    if checkpoint:
+        found = identity.find_run_dir(checkpoint)
+        if found:
+            return found
+    return config.run_dir
+
+
+def recorded_config(name, flag_values, flags_config, given):
+    """The config of an eval/export/predict job: the run's run.json, plus the given flags."""
+    checkpoint = flags_config.checkpoint.checkpoint
+    run_dir = job_run_dir(flags_config, checkpoint)
+    record = identity.read_record(run_dir)
+    if record is None:
+        if checkpoint:
+            print(f"note: {checkpoint!r} is not inside a run directory with a run.json; the "
+                  "model is built from the flags given.", file=sys.stderr)
+            return flags_config
+        inside = identity.runs_inside(run_dir)
+        if inside:
+            raise FileNotFoundError(
+                f"{run_dir!r} holds no run itself but these: {', '.join(inside)}; pass one of "
+                "them as --work_dir.")
+        raise FileNotFoundError(
+            f"No trained run in {run_dir!r} (no run.json): give the --work_dir of a run "
+            "--mode=train wrote, or train one with these flags first; a checkpoint from "
+            "elsewhere takes --checkpoint=<path> with its experiment's flags.")
+    if record["mode"] != "train":
+        raise ValueError(
+            f"{run_dir!r} is a --mode={record['mode']} run (BAM's stage 1, a PSPNet); "
+            f"--mode={name} takes a few-shot run: the work directory of --mode=train or of "
+            "the demo's runs.")
+    values = {flag: flag_values[flag].value for flag in given if uses(name, flag)}
+    values.pop("work_dir", None)
+    return identity.config_from_record(record, values, run_dir, name)
+
+
+def check_job_paths(name, config):
+    """Refuses, before anything is written, a directory this job cannot write (one line)."""
+    from svf_tf.data.cache import check_cache_dir
+
+    mode = MODES[name]
+    ensure_writable_dir(config.run_dir, "--work_dir", create=False)
+    if mode.data_splits or mode.kind == "demo":
+        check_cache_dir(config.data.cache_dir)
+    if config.data.episodes_dir and uses(name, "episodes_dir"):
+        ensure_writable_dir(config.data.episodes_dir, "--episodes_dir", create=False)
+    if name == "export":
+        ensure_writable_dir(config.export.export_dir
+                            or os.path.join(config.run_dir, "saved_model"), "--export_dir",
+                            create=False)
+
+
 def resolve_job(flag_values=FLAGS):
     """(mode name, `ExperimentConfig`) of the parsed flags, after the checks above."""
     name = flag_values.mode
     mode = MODES[name]
-    check_flags_used(name, given_flags(flag_values))
+    given = given_flags(flag_values)
+    check_flags_used(name, given)
     values = {flag: flag_values[flag].value for flag in SETTINGS if flag in flag_values}
-    config = config_from_flags(flag_values, unless_given=mode.defaults(values))
+    defaults = mode.defaults(values)
+    if mode.kind == "reads_run":
+        # Where the trained run is: --work_dir, or the default a training run of
+        # these flags would have used.
+        flags_config = config_from_flags(flag_values,
+                                         unless_given={**defaults, "mode": "train"})
+        config = recorded_config(name, flag_values, flags_config, given)
+        check_job_paths(name, config)
+    else:
+        config = config_from_flags(flag_values, unless_given=defaults)
+        check_job_paths(name, config)
+        if mode.kind == "trains":
+            check_new_run(config, name)
     check_dataset(config.data, mode.data_splits)
     return name, config
 
 
-def flags_txt(name, config):
-    """flags.txt of a `--mode=name` run: every setting it reads, resolved."""
-    return "\n".join(flagfile_lines(config, [f for f in SETTINGS if uses(name, f)])) + "\n"
+def log_invocation(run_dir, name):
+    """Appends this command to `<run_dir>/jobs.log` (every job that ran in the directory)."""
+    time = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    line = (f"{time} --mode={name} pid={os.getpid()} host={socket.gethostname()}: "
+            f"{shlex.join([os.path.basename(sys.executable), *sys.argv])}\n")
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, "jobs.log"), "a") as f:
+        f.write(line)
 
 
 def run_job(name, config, log=print):
-    """Sets up Keras, writes flags.txt, runs the mode's function; returns its result."""
+    """Loads TensorFlow and Keras, locks the run directory, runs the mode's function."""
+    import contextlib
+
     from absl import logging
 
-    logging.set_verbosity(logging.WARNING)  # TensorFlow's export chatter
+    if not FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)  # TensorFlow's export chatter
     import keras
-    import tensorflow as tf
 
-    from svf_tf.runs.run_files import write_flags
+    from svf_tf.runs.lock import RunLock
 
-    tf.get_logger().setLevel("ERROR")
     if config.run.mixed_precision != "none":
         keras.mixed_precision.set_global_policy(config.run.mixed_precision)
     keras.utils.set_random_seed(config.run.seed)
-    write_flags(os.path.join(config.run_dir, "flags.txt"), flags_txt(name, config))
-    module, function = MODES[name].function.split(":")
-    result = getattr(importlib.import_module(module), function)(config, log)
+    # Training locks its directory in the trainer (svf_tf/runs/trainer.py).
+    lock = (contextlib.nullcontext() if MODES[name].kind == "trains"
+            else RunLock(config.run_dir, log=log))
+    with lock:
+        log_invocation(config.run_dir, name)
+        module, function = MODES[name].function.split(":")
+        result = getattr(importlib.import_module(module), function)(config, log)
     print(f"\nwork directory: {config.run_dir}", file=sys.stderr)
     return result
 
@@ -207,4 +219,27 @@ def main(argv):
     """`main.py`: every option is a flag; the job is `--mode` (default demo)."""
     if len(argv) > 1:
         raise ValueError(f"unexpected arguments {argv[1:]}; every option is a --flag.")
-    run_job(*resolve_job(FLAGS))
+    # Until the training loop installs its own handlers (svf_tf/runs/interrupts.py),
+    # SIGTERM exits like Ctrl-C: through `finally` and atexit, so the run's lock goes.
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        run_job(*resolve_job(FLAGS))
+    except TrainingInterrupted as stop:
+        print(stop.message(), file=sys.stderr)
+        sys.exit(stop.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted before training started: no checkpoint was written.",
+              file=sys.stderr)
+        sys.exit(130)
+    except _Terminated:
+        print("terminated (SIGTERM) before training started: no checkpoint was written.",
+              file=sys.stderr)
+        sys.exit(143)
+
+
+class _Terminated(BaseException):  # noqa: N818 (like KeyboardInterrupt)
+    """SIGTERM outside the training loop."""
+
+
+def _terminate(signum, frame):
+    raise _Terminated()

@@ -73,10 +73,14 @@ def predict_episode(config, query_path, support_paths, mask_paths, class_id=1,
     stem = os.path.splitext(os.path.basename(query_path))[0]
     mask_path = os.path.join(output_dir, f"{stem}_mask.png")
     overlay_path = os.path.join(output_dir, f"{stem}_overlay.png")
-    cv2.imwrite(mask_path, mask)
     overlay = original.copy()
     overlay[mask > 0] = 0.5 * overlay[mask > 0] + 0.5 * np.array([255.0, 0.0, 0.0])
-    cv2.imwrite(overlay_path, cv2.cvtColor(overlay.astype(np.uint8), cv2.COLOR_RGB2BGR))
+    for path, image in ((mask_path, mask),
+                        (overlay_path, cv2.cvtColor(overlay.astype(np.uint8),
+                                                    cv2.COLOR_RGB2BGR))):
+        if not cv2.imwrite(path, image):  # OpenCV reports a failed write by returning False
+            raise OSError(f"Could not write {path!r} (disk full, or not writable?); free space "
+                          "or choose a writable --work_dir.")
     log(f"foreground {100 * np.mean(mask > 0):.1f}% of the image; wrote {mask_path} and "
         f"{overlay_path}")
     return mask_path, overlay_path

@@ -66,6 +66,11 @@ def _scale_range(value):
     return None
 
 
+#: Where a run goes when neither a config nor the command line says (placeholders: settings).
+DEFAULT_WORK_DIR = "runs/{dataset}_{backbone}_{method}_{finetune}_{shot}shot_fold{fold}"
+BASE_WORK_DIR = "runs/{dataset}_{backbone}_base_fold{fold}"
+
+
 def _object_setattr(instance, name, value):
     # The groups are frozen; resolved values are set once, in __post_init__.
     object.__setattr__(instance, name, value)
@@ -82,8 +87,12 @@ class RunConfig:
         "the base classes; eval: a checkpoint on the saved test episodes; export: merge SVF "
         "and write a SavedModel; predict: segment a query image given supports and masks. "
         "A config's flagfile sets the job it is the recipe of.")
-    work_dir: str = text("runs/demo", "Output directory of the run (checkpoints, summaries, "
-                         "flags.txt, summary.json).", optional=False)
+    work_dir: str = text(DEFAULT_WORK_DIR, "The run directory (run.json, flags.txt, "
+                         "checkpoints, summaries). {name} placeholders are replaced by the "
+                         "values of the settings of that name, so each config names its own "
+                         "directory per fold, e.g. runs/pascal_r50_1shot_fold{fold}. Default: "
+                         "named after the experiment (the demo: runs/demo; --mode=train_base: "
+                         f"{BASE_WORK_DIR}).", optional=False)
     strategy: str = choice("mirrored", DISTRIBUTION_STRATEGIES,
                            "mirrored: all local GPUs (or the CPU); multi_worker: "
                            "MultiWorkerMirroredStrategy from TF_CONFIG; default: no "
@@ -190,6 +199,9 @@ class ModelConfig:
                                       per_method=True)
     train_down_query: bool | None = boolean(None, "Train the query reduction conv "
                                             "(down_query).", optional=True, per_method=True)
+    partial_weights: bool = boolean(False, "Accept a --weights file that leaves some backbone "
+                                    "conv or BatchNorm parameters unloaded (they keep their "
+                                    "initial values); by default that is an error.")
     pyramid_bins: tuple | None = bins_setting(
         None, "PFENet FEM bins: ints = absolute sizes (PFENet Pascal 60,30,15,8) or floats in "
         "(0, 1] = fractions of the feature size (PFENet COCO 1.0,0.5,0.25,0.125).",
@@ -245,6 +257,10 @@ class OptimConfig:
     momentum: float = number(0.9, "SGD momentum.", lower=0.0, upper=1.0)
     weight_decay: float = number(1e-4, "Coupled L2 weight decay, as PyTorch SGD.", lower=0.0)
     eval_every: int = integer(1, "Evaluate every N epochs.", lower=1)
+    weight_limit: float = number(1e6, "Stop the run, saving nothing, when a step leaves any "
+                                 "parameter or optimizer value non-finite or larger in "
+                                 "magnitude than this (a diverged update; healthy values stay "
+                                 "below about 1e3); 0: check finiteness only.", lower=0.0)
     early_stop: int = integer(75, "Stop after this many epochs without a better validation "
                               "mIoU (BAM: 75; 0 disables).", lower=0)
 
@@ -324,6 +340,7 @@ class ExperimentConfig:
             if not isinstance(getattr(self, spec.name), cls):
                 raise ValueError(f"ExperimentConfig: {spec.name} must be a {cls.__name__}, "
                                  f"got {getattr(self, spec.name)!r}.")
+        self.run_dir  # noqa: B018 (checks the --work_dir placeholders once, here)
 
     @classmethod
     def from_settings(cls, **values):
@@ -346,8 +363,16 @@ class ExperimentConfig:
 
     @property
     def run_dir(self):
-        """The absolute work directory."""
-        return os.path.abspath(self.run.work_dir)
+        """The absolute work directory, its {setting} placeholders filled in."""
+        template = self.run.work_dir
+        values = {name: _placeholder_text(name, value)
+                  for name, value in self.settings().items()}
+        try:
+            return os.path.abspath(template.format(**values))
+        except (KeyError, IndexError, ValueError) as error:
+            raise ValueError(
+                f"--work_dir={template!r} has a placeholder that is not a setting ({error}); "
+                "use setting names in braces, e.g. runs/my_run_fold{fold}.") from None
 
     def to_dict(self):
         """Nested plain dict (summary.json's "config")."""
@@ -357,6 +382,12 @@ class ExperimentConfig:
         """{flag name: value} of every setting (of `groups` only, if given)."""
         return {s.flag: getattr(getattr(self, s.group), s.field) for s in SETTINGS.values()
                 if groups is None or s.group in groups}
+
+
+def _placeholder_text(name, value):
+    if value is None:
+        return "none"
+    return SETTINGS[name].setting.to_text(value)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Reading images and index-PNG labels from disk (BAM `util/dataset.py`, `SemData.__getitem__`).
+"""Reading and writing images and index-PNG labels (BAM `util/dataset.py`, `SemData.__getitem__`).
 
 Images are decoded with OpenCV as BGR and converted to RGB float32, as the
 references do. Labels are 8-bit index PNGs: SegmentationClassAug and the COCO
@@ -8,7 +8,9 @@ indices. OpenCV (and `tf.io.decode_png`, tensorflow/tensorflow issue #28256)
 expand palette PNGs to colours, so palette files are read through Pillow,
 which returns the raw indices.
 
-All errors name the file and say how to fix it, in one line.
+All errors name the file and say how to fix it, in one line. `write_image`
+writes a file whole or not at all, so that a preparation script killed midway
+never leaves a half PNG that its next run keeps as done.
 """
 
 import os
@@ -16,6 +18,7 @@ import os
 import cv2
 import numpy as np
 
+from svf_tf.atomic_files import write_file_atomically
 from svf_tf.constants import IGNORE_LABEL
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -163,3 +166,37 @@ def check_label_values(label: np.ndarray, num_classes: int, path: str) -> None:
             f"{IGNORE_LABEL}: is the --dataset right, and was the label made by "
             "scripts/prepare_pascal.py / scripts/prepare_coco.py?"
         )
+
+
+def write_image(path: str, image: np.ndarray, params=(), *, durable: bool = True) -> None:
+    """Writes an image or label array, whole or not at all (`svf_tf.atomic_files`).
+
+    `cv2.imwrite` writes in place and only returns False when it fails, so a
+    full disk or a kill leaves half a file. Here the array is encoded in
+    memory (`cv2.imencode`, format from the file extension) and the bytes are
+    written to a temporary sibling that replaces `path` once complete.
+
+    Args:
+        path: destination; its extension (".png", ".jpg") picks the format,
+            and its parent directories are created.
+        image: uint8 array, (H, W) for a label or (H, W, 3) BGR for an image.
+        params: OpenCV encoding flags, e.g. `[cv2.IMWRITE_JPEG_QUALITY, 90]`.
+        durable: flush to the disk before the rename (`write_file_atomically`).
+
+    Raises:
+        ValueError: the array cannot be encoded in the format of `path`.
+        OSError: the file cannot be written (naming `path`); the previous file,
+            if any, is left as it was.
+    """
+    extension = os.path.splitext(path)[1]
+    try:
+        ok, encoded = cv2.imencode(extension, image, list(params))
+    except cv2.error as error:
+        ok, encoded = False, error
+    if not ok:
+        raise ValueError(
+            f"Cannot encode a {np.asarray(image).dtype} array of shape {np.shape(image)} as "
+            f"{extension or 'an image without extension'} for {path!r}: use a .png or .jpg path "
+            "and a uint8 (H, W) or (H, W, 3) array."
+        )
+    write_file_atomically(path, encoded.tobytes(), durable=durable)

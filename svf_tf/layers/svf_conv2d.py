@@ -6,7 +6,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from svf_tf.layers.svf_factorization import DEFAULTS, SVFFactorization
+from svf_tf.layers.svf_factorization import (
+    DEFAULTS,
+    SVFFactorization,
+    check_svf_kwargs,
+    check_svf_options,
+)
 
 
 @keras.saving.register_keras_serializable(package="svf_tf")
@@ -60,11 +65,12 @@ class SVFConv2D(SVFFactorization, keras.layers.Conv2D):
     def __init__(self, filters, kernel_size, trainable_factors=DEFAULTS["trainable_factors"],
                  parametrization=DEFAULTS["parametrization"],
                  rank_multiple=DEFAULTS["rank_multiple"], compute=DEFAULTS["compute"], **kwargs):
+        # The SVF options first: a bad one is named before anything else is built.
+        options = check_svf_options(trainable_factors, parametrization, rank_multiple, compute)
         super().__init__(filters, kernel_size, **kwargs)
         self._check_no_kernel_extras(self.name, self.kernel_regularizer, self.kernel_constraint,
                                      self.lora_rank)
-        self._init_svf(trainable_factors, parametrization, rank_multiple, compute,
-                       default_compute="kernel" if self.groups > 1 else "factored")
+        self._init_svf(*options, default_compute="kernel" if self.groups > 1 else "factored")
         if self.compute == "factored" and self.groups != 1:
             raise ValueError(
                 f"SVFConv2D '{self.name}': compute='factored' needs groups=1 (got "
@@ -83,7 +89,12 @@ class SVFConv2D(SVFFactorization, keras.layers.Conv2D):
                 decomposed with its LoRA update merged in).
             **svf_options: `trainable_factors`, `parametrization`,
                 `rank_multiple`, `compute` (see the class docstring).
+
+        Raises:
+            ValueError: an unknown or bad option (checked first), or a `conv`
+                SVF cannot decompose; one line naming the value and the fix.
         """
+        options = check_svf_kwargs("SVFConv2D.from_conv", svf_options)
         if not isinstance(conv, keras.layers.Conv2D) or isinstance(conv, SVFConv2D):
             raise ValueError(
                 f"SVFConv2D.from_conv expects a keras.layers.Conv2D, got {conv!r} "
@@ -93,12 +104,18 @@ class SVFConv2D(SVFFactorization, keras.layers.Conv2D):
                 f"SVFConv2D.from_conv needs a built Conv2D, but '{conv.name}' is not built: "
                 "call it on an input or call conv.build(input_shape) (and load its weights) "
                 "first.")
+        if options["compute"] == "factored" and conv.groups != 1:
+            raise ValueError(
+                f"SVFConv2D.from_conv: compute='factored' needs groups=1, but '{conv.name}' has "
+                f"groups={conv.groups}; use compute='kernel' or None (the default).")
+        cls._check_no_kernel_extras(conv.name, conv.kernel_regularizer, conv.kernel_constraint,
+                                    None)
         config = conv.get_config()
         for key in ("lora_rank", "lora_alpha"):
             config.pop(key, None)
         config["trainable"] = True
-        config.update(svf_options)
-        layer = cls.from_config(config)
+        config.update(options)
+        layer = cls._from_source_config(config)
         kernel = ops.convert_to_numpy(conv.kernel)
         bias = ops.convert_to_numpy(conv.bias) if conv.use_bias else None
         layer._svf_seed = (kernel, bias)

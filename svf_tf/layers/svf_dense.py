@@ -4,7 +4,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from svf_tf.layers.svf_factorization import DEFAULTS, SVFFactorization
+from svf_tf.layers.svf_factorization import (
+    DEFAULTS,
+    SVFFactorization,
+    check_svf_kwargs,
+    check_svf_options,
+)
 
 
 @keras.saving.register_keras_serializable(package="svf_tf")
@@ -35,10 +40,12 @@ class SVFDense(SVFFactorization, keras.layers.Dense):
     def __init__(self, units, trainable_factors=DEFAULTS["trainable_factors"],
                  parametrization=DEFAULTS["parametrization"],
                  rank_multiple=DEFAULTS["rank_multiple"], compute=DEFAULTS["compute"], **kwargs):
+        # The SVF options first: a bad one is named before anything else is built.
+        options = check_svf_options(trainable_factors, parametrization, rank_multiple, compute)
         super().__init__(units, **kwargs)
         self._check_no_kernel_extras(self.name, self.kernel_regularizer, self.kernel_constraint,
                                      self.lora_rank)
-        self._init_svf(trainable_factors, parametrization, rank_multiple, compute)
+        self._init_svf(*options)
 
     @classmethod
     def from_dense(cls, dense, **svf_options):
@@ -47,7 +54,12 @@ class SVFDense(SVFFactorization, keras.layers.Dense):
         Args:
             dense: a built, non-quantized `keras.layers.Dense`.
             **svf_options: as `SVFConv2D.from_conv`.
+
+        Raises:
+            ValueError: an unknown or bad option (checked first), or a `dense`
+                SVF cannot decompose; one line naming the value and the fix.
         """
+        options = check_svf_kwargs("SVFDense.from_dense", svf_options)
         if not isinstance(dense, keras.layers.Dense) or isinstance(dense, SVFDense):
             raise ValueError(
                 f"SVFDense.from_dense expects a keras.layers.Dense, got {dense!r} "
@@ -60,12 +72,14 @@ class SVFDense(SVFFactorization, keras.layers.Dense):
             raise ValueError(
                 f"Dense '{dense.name}' is quantized ({dense.quantization_mode!r}); SVF needs "
                 "the float kernel. Apply SVF before quantizing.")
+        cls._check_no_kernel_extras(dense.name, dense.kernel_regularizer,
+                                    dense.kernel_constraint, None)
         config = dense.get_config()
         for key in ("lora_rank", "lora_alpha"):
             config.pop(key, None)
         config["trainable"] = True
-        config.update(svf_options)
-        layer = cls.from_config(config)
+        config.update(options)
+        layer = cls._from_source_config(config)
         kernel = ops.convert_to_numpy(dense.kernel)
         bias = ops.convert_to_numpy(dense.bias) if dense.use_bias else None
         layer._svf_seed = (kernel, bias)

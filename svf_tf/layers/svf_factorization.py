@@ -32,6 +32,8 @@ COMPUTE_MODES = SVF_COMPUTE_MODES
 # against 0.92-1.03x for "kernel" (scripts/benchmark.py, layer section).
 DEFAULTS = {"trainable_factors": ("S",), "parametrization": "direct", "rank_multiple": 1,
             "compute": None}
+#: The SVF options every SVF layer (and `apply_svf`) accepts.
+SVF_OPTIONS = tuple(DEFAULTS)
 
 # Length of the base-kernel fingerprint kept with every SVF layer: the norm of
 # the kernel, six random bilinear projections of it, and the norm of the bias.
@@ -48,14 +50,18 @@ def check_svf_options(trainable_factors, parametrization, rank_multiple, compute
     Raises:
         ValueError: naming the bad value and what is accepted.
     """
-    if isinstance(trainable_factors, str):
+    given = trainable_factors
+    if isinstance(trainable_factors, str):  # "US" means ("U", "S")
         trainable_factors = tuple(trainable_factors) if set(trainable_factors) <= set(
             FACTORS) else (trainable_factors,)
-    factors = tuple(trainable_factors or ())
+    try:
+        factors = tuple(trainable_factors or ())
+    except TypeError:  # not a collection, e.g. trainable_factors=1
+        factors = ()
     unknown = [f for f in factors if f not in FACTORS]
     if not factors or unknown:
         raise ValueError(
-            f"trainable_factors={trainable_factors!r} is not accepted: give a non-empty "
+            f"trainable_factors={given!r} is not accepted: give a non-empty "
             f"subset of {FACTORS}, e.g. ('S',) for the paper's SVF or ('U', 'S', 'V') "
             "for Table 7's all-subspace row.")
     factors = tuple(f for f in FACTORS if f in factors)
@@ -75,6 +81,30 @@ def check_svf_options(trainable_factors, parametrization, rank_multiple, compute
             "U diag(S) V^T and run one op) or 'factored' (the paper's Algorithm 1: "
             "V op, scale by S, U 1x1 op), or None for the default.")
     return factors, parametrization, int(rank_multiple), compute
+
+
+def check_svf_option_names(owner, options):
+    """Raises a ValueError if `options` holds a keyword that is not an SVF option.
+
+    Args:
+        owner: the function or class taking the options, for the message.
+        options: the keyword arguments given.
+    """
+    unknown = sorted(set(options) - set(SVF_OPTIONS))
+    if unknown:
+        raise ValueError(
+            f"{owner}: unknown option(s) {unknown}; the SVF options are "
+            f"{', '.join(SVF_OPTIONS)}.")
+
+
+def check_svf_kwargs(owner, options):
+    """Validates SVF keyword options given to `owner` (names, then values).
+
+    Unset options take `DEFAULTS`. Returns the normalised options as a dict,
+    as `check_svf_options` returns them.
+    """
+    check_svf_option_names(owner, options)
+    return dict(zip(SVF_OPTIONS, check_svf_options(**{**DEFAULTS, **options}), strict=True))
 
 
 def svf_rank(fan_in: int, units: int, rank_multiple: int) -> int:
@@ -294,6 +324,21 @@ class SVFFactorization:
         raise ValueError(
             f"Layer '{self.name}' is an SVF layer and cannot be quantized directly. "
             "Call svf_tf.merge_svf(model) first, then quantize the merged model.")
+
+    @classmethod
+    def _from_source_config(cls, config):
+        """`cls.from_config(config)`, re-raising our own ValueError unwrapped.
+
+        Keras' `from_config` turns any constructor error into a TypeError
+        that starts with the whole layer config; the option checks of the
+        constructor are user errors and keep their one-line message.
+        """
+        try:
+            return cls.from_config(config)
+        except TypeError as error:
+            if isinstance(error.__context__, ValueError):
+                raise error.__context__ from None
+            raise
 
     @staticmethod
     def _check_no_kernel_extras(layer_name, kernel_regularizer, kernel_constraint, lora_rank):

@@ -37,7 +37,8 @@ def default_backbone_options(name, method):
 
 
 def build_fsss_model(method, backbone, shot=1, *, weights=None, finetune=None,
-                     backbone_options=None, image_size=(None, None), **head_options):
+                     backbone_options=None, image_size=(None, None), partial_weights=False,
+                     **head_options):
     """A few-shot segmentation model: "baseline", "pfenet" or "bam" on a backbone.
 
     Args:
@@ -61,6 +62,8 @@ def build_fsss_model(method, backbone, shot=1, *, weights=None, finetune=None,
             "frozen", the SVF authors' `fix_bn`). They apply to BAM's frozen
             base backbone too.
         image_size: (H, W) of the inputs, None for any size.
+        partial_weights: for a backbone name: accept a weights file that sets
+            only some backbone layers (`build_backbone`).
         **head_options: the builder's options: baseline `kshot_reduce`,
             `train_down_query`; pfenet `pyramid_bins`, `kshot_reduce`,
             `train_down_query`; bam `base_backbone`, `base_learner`,
@@ -89,12 +92,13 @@ def build_fsss_model(method, backbone, shot=1, *, weights=None, finetune=None,
         input_shape = (*image_size, 3)
         backbone_model = build_backbone(backbone, weights, input_shape=input_shape,
                                         finetune="freeze" if finetune is None else finetune,
-                                        **options)
+                                        partial_weights=partial_weights, **options)
         trains = bool(backbone_model.trainable_variables)
         if method == "bam" and trains and "base_backbone" not in head_options:
             head_options["base_backbone"] = build_backbone(
                 backbone, weights, input_shape=input_shape, finetune="freeze",
-                model_name=f"{backbone}_base_backbone", **options)
+                model_name=f"{backbone}_base_backbone", partial_weights=partial_weights,
+                **options)
     elif isinstance(backbone, keras.Model):
         given = {k: v for k, v in (("weights", weights), ("finetune", finetune),
                                    ("backbone_options", backbone_options)) if v is not None}

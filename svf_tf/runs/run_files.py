@@ -1,24 +1,34 @@
-"""Files every run writes into its work directory: flags.txt and JSON summaries."""
+"""Files every run writes into its work directory: run.json, flags.txt, JSON summaries.
+
+Each is written whole or not at all (`svf_tf.atomic_files`): a killed run,
+or a full disk, leaves the previous version.
+"""
 
 import json
-import os
+
+from svf_tf.atomic_files import write_file_atomically
 
 
 def write_json(path, data):
-    """Writes `data` as indented JSON, atomically (a killed run leaves no half file)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, default=str)
-    os.replace(tmp, path)
+    """Writes `data` as indented JSON, atomically."""
+    write_file_atomically(path, json.dumps(data, indent=2, default=str))
+
+
+def read_json(path):
+    """The JSON content of `path`; a damaged file is a one-line ValueError naming it."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except ValueError as error:
+        raise ValueError(f"{path!r} is not valid JSON ({error}); restore it or remove "
+                         "it.") from None
 
 
 def write_flags(path, text):
     """Writes flags.txt: the run's settings as a flagfile that reproduces it.
 
-    `text` comes from `svf_tf.cli.main.flags_txt` (the settings the mode
-    reads, per-method defaults resolved).
+    Written once, by the training run that creates the directory
+    (`svf_tf.runs.run_directory.open_run`): the settings its mode read, with
+    per-method defaults resolved.
     """
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
+    write_file_atomically(path, text)

@@ -23,6 +23,7 @@ from svf_tf.data.lists.list_files import derived_pairs, read_list_file, resolve
 from svf_tf.data.transforms.presets import augment_config
 from svf_tf.metrics.base_class_iou import evaluate_base_classes
 from svf_tf.models.losses import masked_cross_entropy
+from svf_tf.runs.identity import list_fingerprint
 from svf_tf.tasks.base_learner_data import make_base_train_dataset, make_base_val_dataset
 from svf_tf.tasks.task import Task
 from svf_tf.weights.base_learner import build_stage1_model, save_stage1_weights
@@ -130,6 +131,7 @@ class BaseLearnerTask(Task):
     def build_model(self):
         model = self.config.model
         return build_stage1_model(model.backbone, self.num_classes, weights=model.weights,
+                                  partial_weights=model.partial_weights,
                                   finetune=FinetuneSpec("full"),
                                   backbone_options=model.backbone_options())
 
@@ -160,6 +162,10 @@ class BaseLearnerTask(Task):
     def on_new_best(self, model, run_dir):
         paths = save_stage1_weights(model, os.path.join(run_dir, "best"))
         self.log(f"stage-2 files: --base_learner={paths[0]} --weights={paths[1]}")
+
+    def data_fingerprint(self):
+        return {f"{split}_list": list_fingerprint(self.split_items(split), self.data_root)
+                for split in ("train", "val")}
 
     def summary_fields(self):
         best = os.path.join(self.config.run_dir, "best")

@@ -19,6 +19,7 @@ from svf_tf.data.transforms.presets import augment_config
 from svf_tf.metrics.evaluation import evaluate_episodes
 from svf_tf.models.build_model import build_fsss_model
 from svf_tf.models.losses import fsss_loss
+from svf_tf.runs.identity import list_fingerprint
 from svf_tf.surgery.svf_weights import save_svf_weights
 from svf_tf.tasks.task import Task, svf_layers
 from svf_tf.weights.base_learner import load_base_learner
@@ -102,6 +103,7 @@ class FewShotTask(Task):
                          "--base_learner=<file>.")
         return build_fsss_model(
             model.method, model.backbone, data.shot, weights=model.weights,
+            partial_weights=model.partial_weights,
             finetune=self.config.finetune, backbone_options=model.backbone_options(),
             **head_options)
 
@@ -145,6 +147,10 @@ class FewShotTask(Task):
         """Writes the best model's SVF adapter (SVF runs)."""
         if svf_layers(model):
             save_svf_weights(model, os.path.join(run_dir, "best", "adapter.svf.npz"))
+
+    def data_fingerprint(self):
+        return {f"{split}_list": list_fingerprint(self.fold_lists(split).items, self.data_root)
+                for split in ("train", "val")}
 
     def summary_fields(self):
         config = self.config.data

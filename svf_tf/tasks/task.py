@@ -185,6 +185,10 @@ class Task(abc.ABC):
         """Task-specific entries of `summary.json`."""
         return {}
 
+    def data_fingerprint(self):
+        """{"train_list": ..., "val_list": ...} fingerprints of the data (run.json); {}: none."""
+        return {}
+
 
 def svf_layers(model):
     """The SVF layers of `model`, nested models included."""

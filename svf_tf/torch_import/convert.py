@@ -44,6 +44,7 @@ from svf_tf.torch_import.target_models import (
     check_target,
 )
 from svf_tf.torch_import.vgg_keys import vgg16_bn_placement
+from svf_tf.weights.saving import save_weights_files
 
 WEIGHTS_SUFFIX = ".weights.h5"
 
@@ -276,6 +277,9 @@ def convert_checkpoint(checkpoint, target, output=None, *, backbone=None, dilati
         allow_unplaced: write even if some tensors could not be placed.
         allow_unset: write even if some Keras variables were not set.
 
+    The files are written whole or not at all (`svf_tf.weights.saving`): a
+    full disk or Ctrl-C leaves the previous files, or none.
+
     Returns:
         The `ConversionReport`.
 
@@ -285,6 +289,7 @@ def convert_checkpoint(checkpoint, target, output=None, *, backbone=None, dilati
         ValueError, FileNotFoundError: see `convert_state_dict`,
             `state_dict_io.load_checkpoint`; a bad output path.
         TorchNotInstalledError: PyTorch is missing.
+        OSError: an output file cannot be written (naming it).
     """
     check_target(target, backbone)
     output = _check_output(output, "output")
@@ -302,8 +307,7 @@ def convert_checkpoint(checkpoint, target, output=None, *, backbone=None, dilati
         raise IncompleteConversionError(
             report, "Nothing was written. Check the target, backbone, dataset and shot; to "
             "write anyway, allow unplaced tensors / unset variables explicitly.")
-    if output:
-        model.save_weights(output)
-    if backbone_output:
-        backbone_model.save_weights(backbone_output)
+    # Whole files or none: a full disk or Ctrl-C leaves the previous files (or none).
+    save_weights_files(*[(m, path) for m, path in ((model, output),
+                                                    (backbone_model, backbone_output)) if path])
     return report

@@ -14,11 +14,14 @@ The references save checkpoints in three shapes, all accepted:
   `DataParallel`/`DistributedDataParallel` models save them.
 """
 
+import _compat_pickle
 import collections.abc
 import importlib
 import os
 import pickle
+import pickletools
 import re
+import warnings
 
 import numpy as np
 
@@ -56,38 +59,99 @@ def load_checkpoint(path):
     Raises:
         TorchNotInstalledError: PyTorch is not installed.
         FileNotFoundError: no such file.
-        ValueError: the file holds objects other than tensors and plain
-            containers (refused, never unpickled), or is not a PyTorch file.
+        ValueError: the file asks the unpickler to import and call something
+            other than tensors and plain containers (refused: nothing of it
+            runs), or it is not a readable PyTorch file (truncated, not a
+            checkpoint).
     """
     torch = import_torch()
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint {path!r}: no such file.")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error says it
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        # torch reports both a forbidden object and a corrupt file this way.
-        refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
-        if refused:
+        # torch reports both a refused object and a corrupt file this way.
+        refusal = refusal_reason(str(error), _looks_pickled(path))
+        if refusal:
             raise ValueError(
-                f"checkpoint {path!r} was refused: it holds a pickled {refused[1]}, and it is "
-                "read with torch.load(weights_only=True), which never unpickles objects other "
-                "than tensors and plain containers. If you trust the file, re-save its state "
-                "dict alone in PyTorch: torch.save(torch.load(path, weights_only=False)"
-                "['state_dict'], 'clean.pth').") from error
-        raise _unreadable(path, error) from error
+                f"checkpoint {path!r} was refused {refusal}; nothing ran (it was read with "
+                f"torch.load(weights_only=True)). {RESAVE_ADVICE}") from None
+        raise _unreadable(path, error) from None
     except Exception as error:
         # Corrupt bytes make the (weights-only) unpickler fail in many ways:
-        # EOFError, IndexError, KeyError, struct.error, UnicodeDecodeError, ...
-        raise _unreadable(path, error) from error
+        # EOFError, IndexError, KeyError, RuntimeError (zip), struct.error, ...
+        raise _unreadable(path, error) from None
+
+
+# torch's weights-only unpickler (torch/_weights_only_unpickler.py) words a refused
+# import in two ways: "Unsupported global: GLOBAL subprocess.run was not an allowed
+# global by default" and, for os/posix/sys/..., "Trying to load unsupported GLOBAL
+# posix.system whose module posix is blocked".
+_REFUSED_GLOBAL = re.compile(r"unsupported (?:global: )?GLOBAL ([\w.]+)", re.IGNORECASE)
+# A pickle instruction it does not run at all: "Unsupported operand 149".
+_UNSUPPORTED_OPERAND = re.compile(r"Unsupported operand (\d+)")
+# Where Python's own modules live that pickle names differently: protocol 2 (torch.save's
+# default) stores subprocess as "commands" and builtins as "__builtin__"; os.system is
+# posix.system (nt.system on Windows).
+_MODULE_ALIASES = {**_compat_pickle.IMPORT_MAPPING, "posix": "os", "nt": "os"}
+RESAVE_ADVICE = ("If you trust the file, re-save its state dict with PyTorch: "
+                 "torch.save(torch.load(path, weights_only=False)['state_dict'], 'clean.pth').")
+
+
+def callable_name(global_name: str) -> str:
+    """The Python name of a pickled global as torch reports it: "posix.system" -> "os.system"."""
+    module, _, name = global_name.rpartition(".")
+    if not module:  # torch strips "builtins." (GLOBAL exec)
+        return f"builtins.{name}"
+    module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+    return f"{_MODULE_ALIASES.get(module, module)}.{name}"
+
+
+def _looks_pickled(path) -> bool:
+    """Whether a file starts as torch.save writes: a zip archive, or a protocol 2-5 pickle."""
+    with open(path, "rb") as file:
+        head = file.read(2)
+    return head == b"PK" or (len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5)
+
+
+def refusal_reason(message: str, pickled: bool = True) -> str | None:
+    """Why torch's weights-only unpickler refused a file, or None for a corrupt one.
+
+    Args:
+        message: the text of torch's `UnpicklingError`.
+        pickled: whether the file starts as a torch or pickle file; an
+            unsupported instruction in a file that does not is read as
+            damage, not as a refusal.
+
+    Returns:
+        The end of the sentence "checkpoint ... was refused ...": because it
+        tried to run code (naming the callable), or because it uses a pickle
+        instruction that weights-only loading does not run; None when the
+        error is not a refusal (a truncated or foreign file).
+    """
+    found = _REFUSED_GLOBAL.search(message)
+    if found:
+        return (f"because it tried to run code: unpickling it would import and call "
+                f"{callable_name(found[1])}")
+    found = _UNSUPPORTED_OPERAND.search(message)
+    opcode = found and pickled and pickletools.code2op.get(chr(int(found[1])))
+    if opcode:  # a real pickle instruction, not stray bytes of a damaged file
+        return (f"because it uses the pickle instruction {opcode.name} (protocol "
+                f"{opcode.proto}+; torch.save writes protocol 2), which weights-only loading "
+                "does not run")
+    return None
 
 
 def _unreadable(path, error):
-    detail = re.search(r"WeightsUnpickler error: (.*)", str(error))
-    reason = detail[1] if detail else " ".join(str(error).split())[:200]
+    text = " ".join(str(error).split())
+    detail = re.search(r"WeightsUnpickler error: (.*?)(?: Check the documentation|$)", text)
+    reason = detail[1] if detail else text.split(". ")[0][:160] or type(error).__name__
     return ValueError(
-        f"checkpoint {path!r} is not a readable PyTorch file ({reason}); a truncated download "
-        "or an HTML error page?")
+        f"checkpoint {path!r} is not a readable PyTorch file ({reason.strip()}); a truncated "
+        "download or an HTML error page?")
 
 
 def is_tensor(value) -> bool:

@@ -17,14 +17,12 @@ model; only its head is kept (`load_base_learner`).
 """
 
 import os
-import warnings
-
-import numpy as np
 
 from svf_tf.backbones import build_backbone
 from svf_tf.heads.pspnet import PSPNetHead, build_pspnet_model
 from svf_tf.models.build_model import default_backbone_options
 from svf_tf.weights.pretrained import load_weights_file, resolve_weights
+from svf_tf.weights.saving import save_weights_files
 
 BACKBONE_FILE = "backbone.weights.h5"
 BASE_LEARNER_FILE = "base_learner.weights.h5"
@@ -37,7 +35,7 @@ def stage1_backbone_options(backbone, backbone_options=None):
 
 
 def build_stage1_model(backbone, num_classes, *, weights=None, finetune="freeze",
-                       backbone_options=None):
+                       backbone_options=None, partial_weights=False):
     """The stage-1 PSPNet: `build_backbone(...)` -> `build_pspnet_model(..., num_classes)`.
 
     Args:
@@ -46,8 +44,10 @@ def build_stage1_model(backbone, num_classes, *, weights=None, finetune="freeze"
         weights: the backbone's initial weights (None, "imagenet" or a file).
         finetune: the backbone's fine-tuning mode ("full" to train stage 1).
         backbone_options: overrides of BAM's backbone variant.
+        partial_weights: accept a `weights` file that sets only some
+            backbone layers (`build_backbone`).
     """
-    model = build_backbone(backbone, weights, finetune=finetune,
+    model = build_backbone(backbone, weights, finetune=finetune, partial_weights=partial_weights,
                            **stage1_backbone_options(backbone, backbone_options))
     return build_pspnet_model(model, num_classes)
 
@@ -59,13 +59,19 @@ def _backbone_of(model):
 def save_stage1_weights(model, directory):
     """Writes `base_learner.weights.h5` and `backbone.weights.h5` of a stage-1 model.
 
+    Both files are written whole and replace the previous pair together
+    (`svf_tf.weights.saving`): a full disk or Ctrl-C leaves the previous
+    files, or none, never half a file.
+
     Returns:
         (base_learner_path, backbone_path).
+
+    Raises:
+        OSError: a file cannot be written (naming it).
     """
     os.makedirs(directory, exist_ok=True)
     paths = (os.path.join(directory, BASE_LEARNER_FILE), os.path.join(directory, BACKBONE_FILE))
-    model.save_weights(paths[0])
-    _backbone_of(model).save_weights(paths[1])
+    save_weights_files((model, paths[0]), (_backbone_of(model), paths[1]))
     return paths
 
 
@@ -84,9 +90,8 @@ def load_base_learner(path, backbone, num_base_classes, *, backbone_options=None
         ValueError: the file is not a stage-1 PSPNet of this backbone and class
             count; the message names the file and how to make the right one.
     """
-    fix = (f"give the best/{BASE_LEARNER_FILE} of a --mode=train_base run with the same "
-           "--backbone and --dataset, or the --output of scripts/convert_torch_checkpoint.py "
-           "--target=pspnet")
+    fix = (f"give the best/{BASE_LEARNER_FILE} of a --mode=train_base run, or the --output "
+           "of convert_torch_checkpoint.py --target=pspnet")
     try:
         local = resolve_weights(path)
     except FileNotFoundError:
@@ -94,30 +99,11 @@ def load_base_learner(path, backbone, num_base_classes, *, backbone_options=None
     except ValueError as error:
         raise ValueError(f"--base_learner={path!r}: {error} Instead, {fix}.") from None
     model = build_stage1_model(backbone, num_base_classes + 1, backbone_options=backbone_options)
+    # Every layer of the stage-1 PSPNet must come from the file (a backbone-only file
+    # sets none of the head); the loader names the layers that do not fit.
+    load_weights_file(model, local, f"a stage-1 PSPNet ({backbone}, {num_base_classes + 1} "
+                      "classes)", option="--base_learner", fix=fix, partial_flag=None)
     head = model.get_layer(HEAD_LAYER)
-    # NaN marks what the file must set: Keras skips layers a file lacks without an error.
-    for variable in head.weights:
-        variable.assign(np.full(variable.shape, np.nan, variable.dtype))
-    try:
-        with warnings.catch_warnings():  # Keras warns per layer before raising once
-            warnings.simplefilter("ignore")
-            load_weights_file(model, local, f"a stage-1 PSPNet on {backbone} with "
-                                            f"{num_base_classes + 1} classes")
-    except ValueError as error:
-        raise ValueError(f"--base_learner={path!r} does not fit: {_first_line(error)}; "
-                         f"{fix}.") from None
-    unset = [v.path for v in head.weights if np.isnan(v.numpy()).any()]
-    if unset:
-        raise ValueError(
-            f"--base_learner={path!r} does not fit: it sets no value for {len(unset)} "
-            f"base-learner variables (e.g. {unset[0]}), so it is not a stage-1 PSPNet file "
-            f"(a backbone-only file?); {fix}.")
     if not isinstance(head, PSPNetHead):
         raise TypeError(f"internal: {HEAD_LAYER} is a {type(head).__name__}")
     return head
-
-
-def _first_line(error):
-    """The gist of a (multi-line) Keras loading error, on one line."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return " ".join(lines[:2]).rstrip(":") if lines else type(error).__name__

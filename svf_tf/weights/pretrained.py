@@ -1,10 +1,14 @@
-"""The one place that turns `weights=` into a file: None, "imagenet" or a path.
+"""The one place that turns `weights=` into a file (None, "imagenet" or a path) and loads it.
 
 "imagenet" means Keras' own ImageNet files (the `include_top=False` ones),
 fetched and cached by `keras.utils.get_file` exactly as
 `keras.applications.ResNet50/VGG16` do, under `$KERAS_HOME/models` (default
 `~/.keras/models`). On a machine without internet, copy the file there by
 hand, or pass its path as `weights=`.
+
+`load_weights_file` loads a file by layer name and refuses, in one line, a
+file that leaves layers of the model unset or holds layers the model lacks
+(`svf_tf.weights.load_report`), unless partial weights are accepted.
 """
 
 import dataclasses
@@ -12,6 +16,10 @@ import hashlib
 import os
 
 import keras
+from absl import logging
+
+from svf_tf.weights.load_report import WeightsLoadReport, match_saved_layers
+from svf_tf.weights.saved_layers import keyed_by_model_names, read_saved_layers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,16 +178,80 @@ def resolve_weights(weights, imagenet=None, *, download=True, cache_dir=None):
         "a .h5/.weights.h5 file.")
 
 
-def load_weights_file(model, path: str, description: str) -> None:
-    """`model.load_weights(path)` with an error that names the file and the model.
+class WeightsMismatchError(ValueError):
+    """A weights file does not fit the model; `.report` lists every layer that did not load."""
+
+    def __init__(self, message: str, report: WeightsLoadReport):
+        super().__init__(message)
+        self.report = report
+
+
+BACKBONE_FLAGS_FIX = "pass the backbone flags it was saved with (e.g. --stem, --vgg_batch_norm)"
+PARTIAL_FLAG = "--partial_weights"
+
+
+def load_weights_file(model, path: str, description: str, *, partial: bool = False,
+                      option: str = "weights", fix: str = BACKBONE_FLAGS_FIX,
+                      partial_flag: str | None = PARTIAL_FLAG):
+    """Loads a weights file into `model` by layer name, and reports what it set.
+
+    Each layer of the model takes the arrays the file saved for the layer of
+    the same path (`svf_tf.weights.saved_layers`), so a file written by a
+    backbone with FrozenBatchNormalization loads into one with
+    TorchBatchNormalization. A file that does not fit - a layer of the model
+    it does not set (every conv and BatchNorm parameter of a backbone must be
+    loaded), or a layer of the file with no place in the model (VGG16-BN's
+    BatchNorms offered to plain VGG16) - is an error, and nothing is
+    assigned, unless `partial` is set; then the layers that fit are loaded,
+    the others keep their values, and a warning lists them.
 
     Args:
         model: the Keras model the file was written for.
         path: a file returned by `resolve_weights`.
         description: what the file should fit, for the error message.
+        partial: accept a file that sets only some layers (the
+            `--partial_weights` setting). A file that sets none is always an
+            error.
+        option: the option that named the file, for the message
+            ("weights", "--base_learner").
+        fix: what the user can do, ending the error message.
+        partial_flag: the setting that accepts a partial file, offered in
+            the message when some layers fit (None: no such setting).
+
+    Returns:
+        The `WeightsLoadReport`.
+
+    Raises:
+        ValueError: an unreadable file. WeightsMismatchError (a ValueError):
+            a file that does not fit; one line naming the file, the first
+            mismatching layers with a count of the rest, and the fix.
     """
+    where = f"{option}={path!r}"
     try:
-        model.load_weights(path)
-    except (ValueError, KeyError, OSError, TypeError) as error:
-        raise ValueError(
-            f"weights={path!r} does not fit {description}: {error}") from error
+        saved = read_saved_layers(path)
+    except ValueError as error:
+        raise ValueError(f"{option}={error}") from None
+    if not saved.named:
+        saved = keyed_by_model_names(saved, model)
+    report, assignments = match_saved_layers(model, saved, path)
+    if not assignments:
+        raise WeightsMismatchError(
+            f"{where} does not fit {description} at all: {report.problems(2)}; {fix}.", report)
+    if not report.complete and not partial:
+        accept = f", or {partial_flag} to load only the layers that fit" if partial_flag else ""
+        raise WeightsMismatchError(
+            f"{where} does not fit {description}: {report.problems()}; {fix}{accept}.", report)
+    for layer, arrays in assignments:
+        try:
+            layer.load_own_variables({str(i): array for i, array in enumerate(arrays)})
+        except (ValueError, TypeError) as error:  # Keras' messages list every variable
+            reason = " ".join(str(error).split())[:150]
+            raise ValueError(f"{where}: layer '{layer.name}' cannot take its arrays "
+                             f"({reason}).") from None
+    if not report.complete:
+        logging.warning("%s loaded partially into %s (partial weights accepted): %s; the "
+                        "layers not set keep their initial values.", where, description,
+                        report.problems())
+    else:
+        logging.info("%s: %s.", where, report.summary())
+    return report

@@ -87,3 +87,48 @@ def test_user_errors_tf_data_load_errors_and_bugs(tmp_path):
 
     result = run_script(tmp_path, "raise KeyError('a bug')")
     assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_file_system_errors_are_one_line_in_process(monkeypatch, capsys, tmp_path):
+    import errno
+
+    import tensorflow as tf
+
+    (tmp_path / "afile").write_text("")
+    code, err = run_in_process(monkeypatch, capsys, _raise(
+        FileExistsError(errno.EEXIST, "File exists", str(tmp_path / "afile"))))
+    assert code == 1 and err == (f"error: '{tmp_path}/afile' is a file, not a directory: give a "
+                                 "directory path.\n")
+    code, err = run_in_process(monkeypatch, capsys, _raise(tf.errors.OutOfRangeError(
+        None, None, "{{function_node __wrapped__SaveV2}} /runs/x/ckpt-4_temp/part-00000-of-00001"
+        ".data-00000-of-00001.tempstate1222; File too large [Op:SaveV2]")))
+    assert code == 1 and err == (
+        "error: File too large: '/runs/x/ckpt-4_temp/part-00000-of-00001.data-00000-of-00001' "
+        "reached the file-size limit (ulimit -f) or the file system's largest file: raise the "
+        "limit or write to another file system, then run again.\n")
+    # Out of memory is not a file-system error: it keeps its traceback.
+    error, err = run_in_process(monkeypatch, capsys, _raise(tf.errors.ResourceExhaustedError(
+        None, None, "OOM when allocating tensor with shape[8,2048,60,60]")))
+    assert isinstance(error, tf.errors.ResourceExhaustedError) and "error:" not in err
+    error, _ = run_in_process(monkeypatch, capsys, _raise(PermissionError(13, "denied", "/x")),
+                              "--debug")
+    assert isinstance(error, PermissionError)
+
+
+@pytest.mark.slow
+def test_file_system_errors_are_one_line(tmp_path):
+    (tmp_path / "afile").write_text("")
+    result = run_script(tmp_path, f"open({str(tmp_path / 'afile' / 'x.json')!r}, 'w')")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: '{tmp_path}/afile' is a file, not a directory (in '{tmp_path}/afile/x.json'): "
+        "give a path whose parents are directories."]
+    body = f"""
+    import tensorflow as tf
+
+    tf.train.Checkpoint(v=tf.Variable(1.0)).save({str(tmp_path / 'afile' / 'ckpt')!r})
+    """
+    result = run_script(tmp_path, body)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: '{tmp_path}/afile' is a file, not a directory: give a directory path.")

@@ -13,12 +13,12 @@ from svf_tf.cli.main import (
     MODES,
     check_dataset,
     check_flags_used,
-    flags_txt,
     resolve_job,
     uses,
 )
 from svf_tf.config.experiment import SETTINGS, DataConfig
-from svf_tf.config.flags import define_flags
+from svf_tf.config.flags import define_flags, flagfile_lines
+from svf_tf.config.modes import mode_settings
 from svf_tf.constants import MODES as MODE_NAMES
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -106,7 +106,8 @@ def test_stage1_is_bams(tmp_path):
 def test_flags_txt_holds_what_the_mode_reads_resolved(tmp_path):
     mode, config = resolve_job(parse("--mode=train", "--synthetic", "--method=pfenet",
                                      f"--cache_dir={tmp_path}"))
-    lines = flags_txt(mode, config).splitlines()
+    # What svf_tf.runs.run_directory.open_run writes as flags.txt.
+    lines = flagfile_lines(config, mode_settings(mode))
     assert "--mode=train" in lines and "--pyramid_bins=60,30,15,8" in lines
     assert "--dilation=torchvision" in lines and "--synthetic" in lines
     assert not any(line.startswith(("--checkpoint", "--class_id", "--val_images"))

@@ -76,7 +76,7 @@ def test_config_settings_are_its_model_header(name):
         assert SETTINGS[key].setting.to_text(values[key]) == text, (name, key)
     # Every model setting that applies is stated (none is left to a default unseen).
     stated = {k for k, v in config.model.__dict__.items() if v is not None}
-    assert stated <= set(model) | {"weights", "base_learner"}, name
+    assert stated <= set(model) | {"weights", "base_learner", "partial_weights"}, name
 
 
 def test_no_config_cites_internal_notes():

@@ -152,7 +152,7 @@ def test_reused_then_regenerated_when_options_change(tmp_path):
     ensure_synthetic_dataset(root, **SMALL)
     with open(manifest) as f:
         assert json.load(f)["version"] != -1
-    assert not [n for n in os.listdir(tmp_path) if n.startswith(".synthetic-")]
+    assert os.listdir(tmp_path) == ["syn"], "no staging or replaced copy may be left"
 
 
 def test_default_root_is_under_svf_tf_cache(tmp_path, monkeypatch):

@@ -1,6 +1,8 @@
 """Adapter files: round trip, size, and mismatches named by layer."""
 
 import os
+import struct
+import zipfile
 
 import keras
 import numpy as np
@@ -102,3 +104,104 @@ def test_resnet50_stage3_to_5_adapter_is_small(tmp_path):
     assert os.path.getsize(path) < 200_000  # 12,544 floats plus the header
     assert svf_tf.load_svf_weights(svf_tf.apply_svf(resnet, filters=r"conv[345]_block"),
                                    path) == 42
+
+
+# Damaged adapter files: one ValueError naming the file and the problem, nothing assigned.
+
+
+@pytest.fixture
+def adapter_and_model(tmp_path):
+    """A trained adapter file and a fresh SVF model it fits (with its variables' values)."""
+    base = base_model(0)
+    trained = svf_tf.apply_svf(base, filters="block")
+    perturb(trained)
+    path = svf_tf.save_svf_weights(trained, tmp_path / "a.svf.npz")
+    model = svf_tf.apply_svf(base, filters="block")
+    return path, model
+
+
+def rewrite_adapter(path, change):
+    """Rewrites the .npz at `path` with `change(arrays)` applied to its arrays."""
+    with np.load(path) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    change(arrays)
+    np.savez(path, **arrays)
+
+
+def assert_refused_untouched(model, path, *words):
+    before = [v.numpy().copy() for v in model.weights]
+    with pytest.raises(ValueError) as error:
+        svf_tf.load_svf_weights(model, path)
+    message = str(error.value)
+    assert "\n" not in message and len(message) < 320, message
+    assert str(path) in message, message
+    for word in words:
+        assert word in message, (word, message)
+    for variable, value in zip(model.weights, before, strict=True):
+        np.testing.assert_array_equal(variable.numpy(), value, err_msg=variable.path)
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.9, 0.99])
+def test_truncated_adapter_is_refused(adapter_and_model, keep):
+    path, model = adapter_and_model
+    data = open(path, "rb").read()
+    with open(path, "wb") as file:
+        file.write(data[:int(len(data) * keep)])
+    assert_refused_untouched(model, path, "cannot be read as .npz", "truncated")
+
+
+def test_adapter_with_a_corrupted_array_is_refused(adapter_and_model):
+    path, model = adapter_and_model
+    with zipfile.ZipFile(path) as archive:
+        member = archive.getinfo("1__svf_s.npy")
+    data = bytearray(open(path, "rb").read())
+    # Flip the last 8 bytes of the member's data (float values): its CRC no longer
+    # matches, while the zip directory stays intact. The local header is 30 bytes,
+    # then the name and extra field.
+    name_length, extra_length = struct.unpack(
+        "<HH", data[member.header_offset + 26:member.header_offset + 30])
+    end = member.header_offset + 30 + name_length + extra_length + member.compress_size
+    data[end - 8:end] = bytes(b ^ 0xFF for b in data[end - 8:end])
+    open(path, "wb").write(bytes(data))
+    assert_refused_untouched(model, path, "cannot be read as .npz", "Bad CRC-32")
+
+
+def test_adapter_missing_an_array_is_refused(adapter_and_model):
+    path, model = adapter_and_model
+    rewrite_adapter(path, lambda arrays: arrays.pop("1__svf_s"))
+    assert_refused_untouched(model, path, "'1__svf_s'", "missing", "layer 'block2'")
+
+
+def test_adapter_array_of_the_wrong_shape_is_refused(adapter_and_model):
+    path, model = adapter_and_model
+    rank = model.get_layer("block2").svf_rank
+
+    def shorten(arrays):
+        arrays["1__svf_s"] = arrays["1__svf_s"][:-1]
+
+    rewrite_adapter(path, shorten)
+    assert_refused_untouched(model, path, "'1__svf_s'", f"({rank - 1},)", f"({rank},)")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_adapter_with_non_finite_values_is_refused(adapter_and_model, bad):
+    path, model = adapter_and_model
+
+    def poison(arrays):
+        arrays["1__svf_s"] = arrays["1__svf_s"].copy()
+        arrays["1__svf_s"][2] = bad
+
+    rewrite_adapter(path, poison)
+    # The first layer (block1) is fine and would load first: nothing may be assigned.
+    assert_refused_untouched(model, path, "'1__svf_s'", "1 NaN or inf", "layer 'block2'")
+
+
+def test_adapter_without_header_or_with_a_damaged_one_is_refused(adapter_and_model):
+    path, model = adapter_and_model
+    rewrite_adapter(path, lambda arrays: arrays.pop("header"))
+    assert_refused_untouched(model, path, "no 'header' array")
+    rewrite_adapter(path, lambda arrays: arrays.update(header=np.array("{not json")))
+    assert_refused_untouched(model, path, "header is not JSON")
+    rewrite_adapter(path, lambda arrays: arrays.update(header=np.array(
+        '{"format": "svf_tf.adapter.v1", "layers": [{"path": "block1"}]}')))
+    assert_refused_untouched(model, path, "damaged header")

@@ -74,3 +74,39 @@ def test_without_torch_the_error_says_how_to_install_it(tmp_path):
     assert "pip install torch --index-url https://download.pytorch.org/whl/cpu" in \
         last_error_line(result)
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.torch
+def test_a_checkpoint_that_runs_code_is_one_error_line_and_nothing_runs(tmp_path):
+    torch = pytest.importorskip("torch")
+    from tests.torch_import.hostile_pickles import HostileCall
+
+    marker, checkpoint = tmp_path / "payload_ran", tmp_path / "hostile.pth"
+    output = tmp_path / "out.weights.h5"
+    torch.save({"state_dict": {"w": torch.zeros(2)}, "x": HostileCall("os.system", marker)},
+               checkpoint)
+
+    result = run_script(f"--checkpoint={checkpoint}", "--target=vgg16_bn", f"--output={output}")
+
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0] == last_error_line(result), result.stderr
+    assert "was refused because it tried to run code" in errors[0]
+    assert "import and call os.system" in errors[0] and "nothing ran" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert not marker.exists() and not output.exists()
+
+
+@pytest.mark.torch
+def test_a_truncated_checkpoint_is_one_error_line_saying_so(tmp_path):
+    torch = pytest.importorskip("torch")
+    checkpoint = tmp_path / "half.pth"
+    torch.save({"w": torch.ones(1000)}, checkpoint)
+    checkpoint.write_bytes(checkpoint.read_bytes()[:2000])
+
+    result = run_script(f"--checkpoint={checkpoint}", "--target=vgg16_bn")
+
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert last_error_line(result).startswith(f"error: checkpoint '{checkpoint}' is not a "
+                                              "readable PyTorch file")
+    assert "truncated download" in last_error_line(result)

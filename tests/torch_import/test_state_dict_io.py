@@ -12,6 +12,7 @@ from svf_tf.torch_import import (
     unwrap_checkpoint,
 )
 from svf_tf.torch_import.state_dict_io import strip_module_prefix, to_numpy
+from tests.torch_import.hostile_pickles import HOSTILE_CALLS, HostileCall
 
 
 def _touch(path):
@@ -77,9 +78,48 @@ def test_checkpoint_with_an_arbitrary_object_is_refused_unexecuted(tmp_path):
     marker = tmp_path / "payload_ran"
     path = tmp_path / "hostile.pth"
     torch.save({"state_dict": {"w": torch.zeros(2)}, "extra": Payload(str(marker))}, path)
-    with pytest.raises(ValueError, match=r"weights_only=True.*never unpickles") as error:
+    with pytest.raises(ValueError, match="refused because it tried to run code") as error:
         load_checkpoint(path)
-    assert "test_state_dict_io._touch" in str(error.value)  # names what was refused
+    # Names what was refused.
+    assert "import and call " in str(error.value)
+    assert "test_state_dict_io._touch" in str(error.value)
+    assert not marker.exists()
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name", sorted(HOSTILE_CALLS))
+def test_code_running_payloads_are_refused_and_nothing_runs(tmp_path, name):
+    torch = pytest.importorskip("torch")
+    marker = tmp_path / "payload_ran"
+    path = tmp_path / f"{name}.pth"
+    torch.save({"state_dict": {"w": torch.zeros(2)}, "extra": HostileCall(name, marker)}, path)
+    output = tmp_path / "out.weights.h5"
+
+    with pytest.raises(ValueError) as error:
+        convert_checkpoint(path, "vgg16_bn", output)
+
+    message = str(error.value)
+    assert not marker.exists() and not output.exists()
+    assert "\n" not in message and str(path) in message
+    assert "was refused because it tried to run code" in message
+    assert f"import and call {name}" in message and "nothing ran" in message
+    assert "re-save its state dict with PyTorch" in message
+    # The payload is live: an unrestricted unpickler would have run it.
+    torch.load(path, weights_only=False)
+    assert marker.exists()
+
+
+@pytest.mark.torch
+def test_pickle_protocol_4_is_refused_not_called_truncated(tmp_path):
+    torch = pytest.importorskip("torch")
+    marker = tmp_path / "payload_ran"
+    path = tmp_path / "protocol4.pth"
+    torch.save({"extra": HostileCall("os.system", marker)}, path, pickle_protocol=4)
+    with pytest.raises(ValueError) as error:
+        load_checkpoint(path)
+    message = str(error.value)
+    assert "was refused because it uses the pickle instruction FRAME" in message
+    assert "nothing ran" in message and "truncated" not in message
     assert not marker.exists()
 
 
@@ -94,9 +134,14 @@ def test_unreadable_and_missing_files(tmp_path):
             load_checkpoint(garbage)
     torch = pytest.importorskip("torch")
     torch.save({"w": torch.ones(3)}, garbage)
-    garbage.write_bytes(garbage.read_bytes()[:100])
-    with pytest.raises(ValueError, match="garbage.pth' is not a readable PyTorch file"):
-        load_checkpoint(garbage)
+    whole = garbage.read_bytes()
+    for keep in (100, len(whole) // 2, len(whole) - 30):
+        garbage.write_bytes(whole[:keep])
+        with pytest.raises(ValueError, match="garbage.pth' is not a readable PyTorch file") \
+                as error:
+            load_checkpoint(garbage)
+        assert "truncated download" in str(error.value)
+        assert "refused" not in str(error.value)
     with pytest.raises(FileNotFoundError, match="no such file"):
         load_checkpoint(tmp_path / "missing.pth")
 

@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 
+from svf_tf.atomic_files import write_file_atomically
 from svf_tf.data.episodes.sampling import (
     DEFAULT_TEST_EPISODES,
     DEFAULT_TEST_SEED,
@@ -88,7 +89,10 @@ def _header(fold_lists: FoldLists, shot: int, seed: int, count: int) -> dict:
 
 def write_episode_file(path: str, fold_lists: FoldLists, shot: int, seed: int,
                        episodes: list[Episode]) -> None:
-    """Writes `episodes` with their header (atomically: temp file, then rename).
+    """Writes `episodes` with their header, whole or not at all (`svf_tf.atomic_files`).
+
+    A killed run leaves the previous file or none, never a truncated one that
+    a later evaluation would have to refuse.
 
     Args:
         path: destination .jsonl file; parent directories are created.
@@ -96,6 +100,9 @@ def write_episode_file(path: str, fold_lists: FoldLists, shot: int, seed: int,
         shot: supports per episode.
         seed: the seed they were drawn with.
         episodes: the episodes, in order.
+
+    Raises:
+        OSError: the file cannot be written (naming it).
     """
     root = list_root(fold_lists)
     lines = [json.dumps(_header(fold_lists, shot, seed, len(episodes)))]
@@ -109,11 +116,7 @@ def write_episode_file(path: str, fold_lists: FoldLists, shot: int, seed: int,
             "support_images": [_relative(image, root) for image, _ in episode.supports],
             "support_labels": [_relative(label, root) for _, label in episode.supports],
         }))
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    temp = f"{path}.tmp{os.getpid()}"
-    with open(temp, "w", encoding="utf-8") as file:
-        file.write("\n".join(lines) + "\n")
-    os.replace(temp, path)
+    write_file_atomically(path, "\n".join(lines) + "\n")
 
 
 def _read_records(path: str) -> tuple[dict, list[dict]]:

@@ -9,11 +9,9 @@ background 0, and the ignore value 255 stays 255.
 
 import os
 
-import cv2
-import keras
 import numpy as np
 
-from svf_tf.data.image_io import IGNORE_LABEL, read_label
+from svf_tf.data.image_io import IGNORE_LABEL, read_label, write_image
 from svf_tf.data.lists.class_splits import FoldClasses
 
 
@@ -46,13 +44,14 @@ def to_base_annotation(label: np.ndarray, fold_classes: FoldClasses) -> np.ndarr
     return base_annotation_table(fold_classes)[label.astype(np.intp)]
 
 
-
 def write_base_annotations(label_paths, fold_classes: FoldClasses, output_dir: str, *,
                            overwrite: bool = False, progress: bool = True) -> dict:
     """Writes the base annotation of each label as an 8-bit PNG of the same name.
 
     BAM keeps them in `base_annotation/{pascal|coco}/{train|val}/{fold}/`; pass
-    such a folder (outside the dataset root) as `output_dir`.
+    such a folder (outside the dataset root) as `output_dir`. Each file is
+    written whole or not at all, so a run stopped midway can be resumed:
+    the files it finished are kept, none is half-written.
 
     Args:
         label_paths: label PNGs to convert.
@@ -63,17 +62,23 @@ def write_base_annotations(label_paths, fold_classes: FoldClasses, output_dir: s
 
     Returns:
         {"written": n, "kept": n}.
+
+    Raises:
+        OSError: an output file cannot be written (naming it).
     """
     os.makedirs(output_dir, exist_ok=True)
     counts = {"written": 0, "kept": 0}
-    bar = keras.utils.Progbar(len(label_paths), unit_name="label") if progress else None
+    bar = None
+    if progress:
+        import keras  # only for the progress bar: the lists load without TensorFlow
+
+        bar = keras.utils.Progbar(len(label_paths), unit_name="label")
     for done, label_path in enumerate(label_paths, 1):
         target = os.path.join(output_dir, os.path.basename(label_path))
         if not overwrite and os.path.isfile(target):
             counts["kept"] += 1
         else:
-            if not cv2.imwrite(target, to_base_annotation(read_label(label_path), fold_classes)):
-                raise ValueError(f"Could not write {target!r}: is the folder writable?")
+            write_image(target, to_base_annotation(read_label(label_path), fold_classes))
             counts["written"] += 1
         if bar is not None and (done % 200 == 0 or done == len(label_paths)):
             bar.update(done)

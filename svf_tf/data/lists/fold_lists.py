@@ -23,6 +23,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 
+from svf_tf.atomic_files import write_file_atomically
 from svf_tf.data.cache import svf_tf_cache_dir
 from svf_tf.data.lists import label_stats
 from svf_tf.data.lists.class_splits import check_dataset, check_fold, fold_classes
@@ -98,8 +99,10 @@ def select_fold_items(pairs, counts, classes, *, filter_novel: bool,
 
 
 def _write_readable(path: str, header: list[str], items, pools) -> None:
-    """Writes a fold's list as `image label` lines, then its pools as `class image label`."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    """Writes a fold's list as `image label` lines, then its pools as `class image label`.
+
+    The file is written whole or not at all, and only when its text changed.
+    """
     lines = [f"# {line}\n" for line in header]
     lines += [f"{image} {label}\n" for image, label in items]
     lines.append("# support pools: class image label\n")
@@ -109,10 +112,7 @@ def _write_readable(path: str, header: list[str], items, pools) -> None:
         with open(path, encoding="utf-8") as f:
             if f.read() == text:
                 return
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    write_file_atomically(path, text)
 
 
 def fold_list_path(dataset: str, data_root: str, pairs, fold: int, split: str,

@@ -17,9 +17,9 @@ import concurrent.futures
 import hashlib
 import os
 
-import keras
 import numpy as np
 
+from svf_tf.atomic_files import write_file_atomically
 from svf_tf.data.cache import check_outside
 from svf_tf.data.image_io import IGNORE_LABEL, read_label
 from svf_tf.data.lists.class_splits import NUM_CLASSES
@@ -71,12 +71,9 @@ def _read_cache(path: str) -> dict[tuple[str, str], tuple[int, int, dict[int, in
 
 
 def _write_cache(path: str, header: list[str], rows: list[str]) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write("".join(f"# {line}\n" for line in [_TITLE, *header]))
-        f.write("".join(rows))
-    os.replace(tmp, path)
+    """Writes the cache file whole or not at all (a killed run leaves the previous one)."""
+    text = "".join(f"# {line}\n" for line in [_TITLE, *header]) + "".join(rows)
+    write_file_atomically(path, text)
 
 
 def _stat_entries(data_root, pairs, source):
@@ -141,6 +138,8 @@ def list_label_stats(dataset: str, data_root: str, pairs, *, cache_dir: str, sou
         bar = None
         if progress:
             print(f"Reading {len(stale)} {dataset} labels (counted once, then cached in {path})")
+            import keras  # only for the progress bar: the lists load without TensorFlow
+
             bar = keras.utils.Progbar(len(stale), unit_name="label")
         # OpenCV decodes with the GIL released, so threads read labels in parallel.
         with concurrent.futures.ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:

@@ -25,6 +25,8 @@ import os
 
 from absl import logging
 
+from svf_tf.atomic_files import write_file_atomically
+
 VOC_SPLIT_DIR = os.path.join("ImageSets", "Segmentation")
 SBD_TRAIN_IDS = "sbd_train_noval.txt"
 SYNTHETIC_MANIFEST = "svf_tf_synthetic.json"
@@ -86,13 +88,13 @@ def read_list_file(path: str) -> list[tuple[str, str]]:
 
 
 def write_list_file(path: str, pairs) -> None:
-    """Writes (image, label) pairs as a list file (atomically)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        for image, label in pairs:
-            f.write(f"{image} {label}\n")
-    os.replace(tmp, path)
+    """Writes (image, label) pairs as a list file, whole or not at all.
+
+    Raises:
+        OSError: the file cannot be written (naming it); the previous file,
+            if any, is left as it was.
+    """
+    write_file_atomically(path, "".join(f"{image} {label}\n" for image, label in pairs))
 
 
 def resolve(data_root: str, path: str) -> str:

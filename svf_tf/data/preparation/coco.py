@@ -24,11 +24,9 @@ Layout (relative to the COCO root):
 
 import os
 
-import cv2
-import keras
 import numpy as np
 
-from svf_tf.data.image_io import IGNORE_LABEL
+from svf_tf.data.image_io import IGNORE_LABEL, write_image
 
 # Official COCO category ids (sparse, 1..90) in ascending order; mask index = position + 1.
 COCO_CATEGORY_IDS = (
@@ -106,6 +104,9 @@ def prepare_coco_masks(coco_root: str, split: str, *, crowd: str = "class",
                        overwrite: bool = False, progress: bool = True) -> dict:
     """Writes the masks of one split.
 
+    Each mask is written whole or not at all, so a run stopped midway can be
+    run again: the masks it finished are kept, none is half-written.
+
     Args:
         coco_root: folder with `{split}2014/` and `annotations/instances_{split}2014.json`.
         split: "train" or "val".
@@ -132,7 +133,11 @@ def prepare_coco_masks(coco_root: str, split: str, *, crowd: str = "class",
     os.makedirs(out_dir, exist_ok=True)
     image_ids = sorted(coco.getImgIds())
     counts = {"written": 0, "kept": 0, "without_annotations": 0, "output_dir": out_dir}
-    bar = keras.utils.Progbar(len(image_ids), unit_name="image") if progress else None
+    bar = None
+    if progress:
+        import keras  # only for the progress bar: preparation runs without TensorFlow otherwise
+
+        bar = keras.utils.Progbar(len(image_ids), unit_name="image")
     for done, image_id in enumerate(image_ids, 1):
         info = coco.loadImgs(image_id)[0]
         if not coco.getAnnIds(imgIds=image_id, iscrowd=None):
@@ -147,8 +152,7 @@ def prepare_coco_masks(coco_root: str, split: str, *, crowd: str = "class",
             if not overwrite and os.path.isfile(target):
                 counts["kept"] += 1
             else:
-                if not cv2.imwrite(target, instance_label(coco, info, index, crowd)):
-                    raise ValueError(f"Could not write {target!r}: is the folder writable?")
+                write_image(target, instance_label(coco, info, index, crowd))
                 counts["written"] += 1
         if bar is not None and (done % 500 == 0 or done == len(image_ids)):
             bar.update(done)

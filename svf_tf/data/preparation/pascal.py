@@ -29,16 +29,17 @@ Writes into the VOC2012 folder (the standard layout, which svf_tf.data reads):
   for the 8,498 - 5,623 = 2,875 removed images, the Main val set (5,823) can.
   The count is printed so it can be compared with the official 5,623.
 
-Existing output PNGs are kept unless `overwrite`. Needs scipy for SBD.
+Existing output PNGs are kept unless `overwrite`; every file is written
+whole or not at all, so a run stopped midway can simply be run again. Needs
+scipy for SBD.
 """
 
 import os
 
-import cv2
-import keras
 import numpy as np
 
-from svf_tf.data.image_io import check_label_values, read_label
+from svf_tf.atomic_files import write_file_atomically
+from svf_tf.data.image_io import check_label_values, read_label, write_image
 from svf_tf.data.lists.list_files import SBD_TRAIN_IDS, VOC_SPLIT_DIR, read_ids
 
 NUM_PASCAL_CLASSES = 20
@@ -70,11 +71,6 @@ def read_sbd_label(path: str) -> np.ndarray:
         raise ValueError(f"SBD label {path!r} has values outside 0..255: re-extract it.")
     check_label_values(label, NUM_PASCAL_CLASSES, path)
     return label
-
-
-def _write_png(path: str, label: np.ndarray) -> None:
-    if not cv2.imwrite(path, label):
-        raise ValueError(f"Could not write {path!r}: check that the directory is writable.")
 
 
 def sbd_train_ids(sbd_root: str, voc_root: str) -> tuple[list[str], str]:
@@ -135,18 +131,22 @@ def prepare_pascal_labels(voc_root: str, sbd_root: str | None = None, *, overwri
             read_ids(os.path.join(sbd_root, "train.txt"))
             + read_ids(os.path.join(sbd_root, "val.txt"))) if i not in voc_set]
     jobs = [(i, "voc_written") for i in voc_ids] + [(i, "sbd_written") for i in sbd_ids]
-    bar = keras.utils.Progbar(len(jobs), unit_name="label") if progress else None
+    bar = None
+    if progress:
+        import keras  # only for the progress bar: preparation runs without TensorFlow otherwise
+
+        bar = keras.utils.Progbar(len(jobs), unit_name="label")
     for done, (image_id, kind) in enumerate(jobs, 1):
         target = os.path.join(out_dir, f"{image_id}.png")
         if not overwrite and os.path.isfile(target):
             counts["kept"] += 1
         elif kind == "voc_written":
-            _write_png(target, read_label(
+            write_image(target, read_label(
                 os.path.join(voc_root, "SegmentationClass", f"{image_id}.png"),
                 num_classes=NUM_PASCAL_CLASSES))
             counts[kind] += 1
         else:
-            _write_png(target, read_sbd_label(os.path.join(sbd_root, "cls", f"{image_id}.mat")))
+            write_image(target, read_sbd_label(os.path.join(sbd_root, "cls", f"{image_id}.mat")))
             counts[kind] += 1
         if bar is not None and (done % 200 == 0 or done == len(jobs)):
             bar.update(done)
@@ -160,7 +160,6 @@ def prepare_pascal_labels(voc_root: str, sbd_root: str | None = None, *, overwri
                 f"{missing[0]}.jpg): use the VOC2012 trainval archive, which contains them."
             )
         id_file = os.path.join(voc_root, VOC_SPLIT_DIR, SBD_TRAIN_IDS)
-        with open(id_file, "w", encoding="utf-8") as f:
-            f.write("".join(f"{i}\n" for i in train_ids))
+        write_file_atomically(id_file, "".join(f"{i}\n" for i in train_ids))
         counts.update(sbd_train_ids=len(train_ids), sbd_train_source=source, id_file=id_file)
     return counts

@@ -18,9 +18,12 @@ every class has a validation support pool of at least 12 images in every
 fold. See `synthetic_scene` for what the classes look like.
 
 The dataset is generated on first use and regenerated when the generator
-version or any option changes (the manifest is compared). Generation writes
-to a temporary directory that is renamed into place, so an interrupted run
-never leaves a half-written dataset behind.
+version or any option changes (the manifest is compared). The manifest is
+the completion marker: it is written last, and generation happens in a
+temporary sibling directory that takes the root's place only once complete
+(`svf_tf.atomic_files.staged_directory`). A full disk, a failed write, a
+kill or Ctrl-C therefore leave the previous dataset or none, never a half
+one that a later run would take as complete.
 """
 
 import dataclasses
@@ -28,12 +31,13 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 
 import cv2
 import numpy as np
 
+from svf_tf.atomic_files import staged_directory, write_file_atomically
 from svf_tf.data.cache import svf_tf_cache_dir
+from svf_tf.data.image_io import write_image
 from svf_tf.data.lists.list_files import (
     SYNTHETIC_MANIFEST,
     VOC_SPLIT_DIR,
@@ -134,24 +138,36 @@ def _write_split(out: str, split: str, count: int, options: SyntheticOptions) ->
                                     ring_width=options.ring_width)
         image_id = f"{split}_{index:06d}"
         image_path, label_path = pascal_pair(image_id)
-        cv2.imwrite(os.path.join(out, image_path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
-                    [cv2.IMWRITE_JPEG_QUALITY, options.jpeg_quality])
-        cv2.imwrite(os.path.join(out, label_path), label)
+        # Inside the staged dataset directory, published whole: no flush per file.
+        write_image(os.path.join(out, image_path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+                    [cv2.IMWRITE_JPEG_QUALITY, options.jpeg_quality], durable=False)
+        write_image(os.path.join(out, label_path), label, durable=False)
         ids.append(image_id)
-    with open(os.path.join(out, VOC_SPLIT_DIR, f"{split}.txt"), "w", encoding="utf-8") as f:
-        f.write("".join(f"{i}\n" for i in ids))
+    write_file_atomically(os.path.join(out, VOC_SPLIT_DIR, f"{split}.txt"),
+                          "".join(f"{i}\n" for i in ids))
     write_list_file(os.path.join(out, "lists", f"{split}.txt"), [pascal_pair(i) for i in ids])
     return ids
 
 
 def generate_synthetic_dataset(out: str, options: SyntheticOptions) -> None:
-    """Writes the dataset into the (new or empty) directory `out`."""
+    """Writes the dataset into the (new or empty) directory `out`.
+
+    The manifest, which marks the dataset complete, is written last, so a
+    directory whose generation stopped midway has none.
+
+    Raises:
+        OSError: a file cannot be written (naming it).
+    """
     for sub in ("JPEGImages", "SegmentationClassAug", VOC_SPLIT_DIR, "lists"):
         os.makedirs(os.path.join(out, sub), exist_ok=True)
     _write_split(out, "train", options.num_train, options)
     _write_split(out, "val", options.num_val, options)
-    with open(os.path.join(out, SYNTHETIC_MANIFEST), "w", encoding="utf-8") as f:
-        json.dump(_manifest(options), f, indent=2, sort_keys=True)
+    write_file_atomically(os.path.join(out, SYNTHETIC_MANIFEST),
+                          json.dumps(_manifest(options), indent=2, sort_keys=True))
+
+
+class _GeneratedMeanwhileError(Exception):
+    """Another process published the same dataset while this one was generating it."""
 
 
 def ensure_synthetic_dataset(root: str | None = None, **size_options) -> str:
@@ -170,6 +186,10 @@ def ensure_synthetic_dataset(root: str | None = None, **size_options) -> str:
     Returns:
         The absolute dataset root, in Pascal layout (use it as `data_root`
         with dataset "pascal").
+
+    Raises:
+        ValueError: `root` holds something else, or an option is unknown or bad.
+        OSError: a file cannot be written (naming it); `root` is left as it was.
     """
     known = {f.name for f in dataclasses.fields(SyntheticOptions)}
     unknown = sorted(set(size_options) - known)
@@ -186,20 +206,21 @@ def ensure_synthetic_dataset(root: str | None = None, **size_options) -> str:
                 f"{root!r} exists and is not a synthetic dataset made by svf_tf (no "
                 f"{SYNTHETIC_MANIFEST}): pass an empty or new directory."
             )
-    parent = os.path.dirname(root)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".synthetic-", dir=parent)
+    # Generated beside `root`, which it replaces only once complete (an outdated
+    # synthetic dataset, checked above, is replaced; on failure it stays).
+    staging = None
     try:
-        generate_synthetic_dataset(tmp, options)
-        if os.path.isdir(root):
-            # An outdated synthetic dataset (checked above): replace it.
-            shutil.rmtree(root, ignore_errors=True)
-        try:
-            os.rename(tmp, root)
-        except OSError:
-            # Another process generated it meanwhile; keep theirs if it matches.
-            if _read_manifest(root) != _manifest(options):
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with staged_directory(root) as staging:
+            generate_synthetic_dataset(staging, options)
+            if _read_manifest(root) == _manifest(options):
+                raise _GeneratedMeanwhileError  # keep theirs, which readers may already use
+    except _GeneratedMeanwhileError:
+        pass
+    except OSError:
+        # A full disk, or a lost race with another process (the rename onto its
+        # dataset failed, which leaves the staging behind): keep theirs if it matches.
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        if _read_manifest(root) != _manifest(options):
+            raise
     return root

@@ -1,0 +1,151 @@
+"""The modes of `main.py` and the settings each reads: one table, TensorFlow-free.
+
+`MODES` maps each `--mode` to the function that runs it (a "module:function"
+string, imported only when the job runs), the settings it reads, its own
+defaults and the dataset splits it needs. `uses(mode, flag)` is the one
+answer to "does this mode read this setting": the command line refuses flags
+a mode does not read (svf_tf/cli/main.py), flags.txt lists exactly the
+settings a training mode read, and a run's identity (svf_tf/runs/identity.py)
+is taken from them.
+"""
+
+import dataclasses
+from collections.abc import Callable
+
+from svf_tf.config.experiment import BASE_WORK_DIR, SETTINGS
+
+# Sizes chosen so that both runs finish in under 10 minutes on 2 CPU cores
+# (measured: 4 epochs of 30 steps took 11.5 minutes, 3 of 25 took 10.1; 2 of
+# 25 take 6-8 minutes, freeze and SVF about as long as each other).
+# The synthetic images (160-320 px) are tested resized to 65 px, about 0.25 of
+# their size, so training scales them by 0.2-0.3 before the 65 px crop: the
+# crop then holds the whole image at test-time scale, as a 473 crop does on
+# Pascal (the preset's 0.9-1.1 would train on 65 px windows at full size).
+DEMO_SETTINGS = {"train_size": 65, "test_size": 65, "scale_range": (0.2, 0.3), "epochs": 2,
+                 "steps_per_epoch": 25, "batch_size": 8, "test_episodes": 100, "eval_every": 1,
+                 "early_stop": 0, "lr": 0.05, "lr_schedule": "constant"}
+
+
+def demo_defaults(values):
+    """The demo's settings where the user gave no flag (`--epochs=10` still wins).
+
+    Args:
+        values: {setting: value} of the parsed flags (the backbone decides
+            the stem: Keras' ImageNet weights fit Keras' 7x7 stem).
+    """
+    defaults = {**DEMO_SETTINGS, "synthetic": True, "work_dir": "runs/demo"}
+    if values.get("backbone", "resnet50") == "resnet50":
+        defaults["stem"] = "keras"
+    return defaults
+
+
+#: The experiment's groups: what a trained model is rebuilt from.
+EXPERIMENT = ("run", "data", "model", "finetune", "optim")
+_NOT_EPISODES = "BAM's stage 1 trains and validates on whole images, not episodes"
+_NOT_A_HEAD = "BAM's stage 1 is a PSPNet, without a few-shot head"
+_ONLY_STAGE1 = "only --mode=train_base validates on a number of images"
+_SYNTHETIC = "the demo trains on the built-in synthetic dataset; run a config for a real one"
+
+
+@dataclasses.dataclass(frozen=True)
+class Mode:
+    """One `--mode`.
+
+    Attributes:
+        function: "module:function" taking (config, log) and returning the
+            job's result; imported when the job runs.
+        description: one line (errors and --helpfull).
+        uses: the groups ("data") and single settings ("data.fold") it reads.
+        unused: {"group.field": why} of settings inside `uses` it does not read.
+        defaults: settings whose default differs in this mode, as a function
+            of the parsed flag values (applied where the flag was not given).
+        data_splits: the dataset splits it reads, checked before any model is
+            built.
+        kind: "trains" (creates or resumes a run: run.json, flags.txt, the
+            lock), "reads_run" (rebuilds a recorded run's model from its
+            run.json) or "demo".
+    """
+
+    function: str
+    description: str
+    uses: tuple
+    unused: dict = dataclasses.field(default_factory=dict)
+    defaults: Callable = lambda values: {}  # noqa: E731
+    data_splits: tuple = ()
+    kind: str = "trains"
+
+
+MODES = {
+    "demo": Mode(
+        "svf_tf.cli.demo:demo_mode",
+        "a frozen backbone vs SVF on the built-in synthetic dataset, minutes on a CPU",
+        EXPERIMENT,
+        unused={"data.dataset": _SYNTHETIC, "data.data_root": _SYNTHETIC,
+                "data.train_list": _SYNTHETIC, "data.val_list": _SYNTHETIC,
+                "data.coco_split": _SYNTHETIC, "data.val_images": _ONLY_STAGE1,
+                "model.weights": "the demo takes Keras' cached ImageNet weights, or random "
+                                 "ones",
+                "model.partial_weights": "the demo takes Keras' cached ImageNet weights, or "
+                                         "random ones",
+                "finetune.mode": "the demo trains --finetune=freeze and svf and compares them"},
+        defaults=demo_defaults, kind="demo"),
+    "train": Mode(
+        "svf_tf.cli.train:train_mode", "episodic meta-training of a few-shot model",
+        EXPERIMENT, unused={"data.val_images": _ONLY_STAGE1}, data_splits=("train", "val")),
+    "train_base": Mode(
+        "svf_tf.cli.train:train_base_mode",
+        "BAM's stage 1: a PSPNet on the fold's base classes (BAM train_base.py)",
+        ("run", "data", "model", "optim"),
+        unused={"data.shot": _NOT_EPISODES, "data.filter_novel": _NOT_EPISODES,
+                "data.test_episodes": _NOT_EPISODES, "data.eval_seeds": _NOT_EPISODES,
+                "data.episodes_dir": _NOT_EPISODES,
+                "model.base_learner": "stage 1 writes the base learner",
+                "model.kshot_reduce": _NOT_A_HEAD, "model.train_down_query": _NOT_A_HEAD,
+                "model.pyramid_bins": _NOT_A_HEAD},
+        defaults=lambda values: {"method": "bam", "work_dir": BASE_WORK_DIR},
+        data_splits=("train", "val")),
+    "eval": Mode(
+        "svf_tf.cli.evaluate:eval_mode", "a checkpoint on the saved test episodes",
+        (*EXPERIMENT, "checkpoint"), unused={"data.val_images": _ONLY_STAGE1},
+        data_splits=("val",), kind="reads_run"),
+    "export": Mode(
+        "svf_tf.cli.export:export_mode", "a checkpoint, SVF merged, as a SavedModel",
+        (*EXPERIMENT, "checkpoint", "export"), unused={"data.val_images": _ONLY_STAGE1},
+        kind="reads_run"),
+    "predict": Mode(
+        "svf_tf.cli.predict:predict_mode",
+        "segment a query image given support images and masks",
+        (*EXPERIMENT, "checkpoint", "predict"), unused={"data.val_images": _ONLY_STAGE1},
+        kind="reads_run"),
+}
+
+#: Why a whole group means nothing in the modes that do not read it.
+_GROUP_USERS = {"checkpoint": "eval, export and predict", "export": "export",
+                "predict": "predict", "finetune": "demo, train, eval, export and predict"}
+
+
+def uses(name, flag):
+    """Whether `--mode=name` reads setting `flag`."""
+    spec, mode = SETTINGS[flag], MODES[name]
+    key = f"{spec.group}.{spec.field}"
+    return (spec.group in mode.uses or key in mode.uses) and key not in mode.unused
+
+
+def unused_reason(name, flag):
+    """Why `--mode=name` does not read `flag` (None if it does)."""
+    if uses(name, flag):
+        return None
+    spec, mode = SETTINGS[flag], MODES[name]
+    key = f"{spec.group}.{spec.field}"
+    if key in mode.unused:
+        return mode.unused[key]
+    if name == "train_base" and spec.group == "finetune":
+        return "stage 1 trains the whole backbone (BAM train_base.py)"
+    return f"it is read by --mode={_GROUP_USERS.get(spec.group, spec.group)}"
+
+
+
+
+def mode_settings(name):
+    """The settings (flag names) `--mode=name` reads, in registry order."""
+    return [flag for flag in SETTINGS if uses(name, flag)]
