@@ -24,12 +24,9 @@ TensorFlow, takes the run directory's lock for the jobs that write into it
 writes flags.txt, once, when it creates its directory.
 """
 
-import datetime
 import importlib
 import os
-import shlex
 import signal
-import socket
 import sys
 
 from absl import flags
@@ -40,6 +37,7 @@ from svf_tf.config.flags import config_from_flags, given_flags
 from svf_tf.config.modes import MODES, mode_settings, unused_reason, uses
 from svf_tf.runs import identity
 from svf_tf.runs.interrupts import TrainingInterrupted
+from svf_tf.runs.run_files import log_job
 
 FLAGS = flags.FLAGS
 __all__ = ["MODES", "check_dataset", "check_flags_used", "main", "resolve_job", "run_job",
@@ -179,16 +177,6 @@ def resolve_job(flag_values=FLAGS):
     return name, config
 
 
-def log_invocation(run_dir, name):
-    """Appends this command to `<run_dir>/jobs.log` (every job that ran in the directory)."""
-    time = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    line = (f"{time} --mode={name} pid={os.getpid()} host={socket.gethostname()}: "
-            f"{shlex.join([os.path.basename(sys.executable), *sys.argv])}\n")
-    os.makedirs(run_dir, exist_ok=True)
-    with open(os.path.join(run_dir, "jobs.log"), "a") as f:
-        f.write(line)
-
-
 def run_job(name, config, log=print):
     """Loads TensorFlow and Keras, locks the run directory, runs the mode's function."""
     import contextlib
@@ -208,7 +196,8 @@ def run_job(name, config, log=print):
     lock = (contextlib.nullcontext() if MODES[name].kind == "trains"
             else RunLock(config.run_dir, log=log))
     with lock:
-        log_invocation(config.run_dir, name)
+        if MODES[name].kind != "trains":  # training logs itself once it holds the lock
+            log_job(config.run_dir, name)
         module, function = MODES[name].function.split(":")
         result = getattr(importlib.import_module(module), function)(config, log)
     print(f"\nwork directory: {config.run_dir}", file=sys.stderr)

@@ -17,6 +17,7 @@ from svf_tf.config.flags import flagfile_lines
 from svf_tf.config.modes import EXPERIMENT, MODES, mode_settings
 from svf_tf.runs import identity
 from svf_tf.runs.lock import RunLock
+from svf_tf.runs.run_files import log_job, write_flags
 
 
 @dataclasses.dataclass
@@ -90,10 +91,10 @@ def open_run(config, mode, *, writer=True, log=print):
             record = current
             if writer:
                 identity.write_record(path, record)
-                from svf_tf.runs.run_files import write_flags
-
                 write_flags(os.path.join(path, "flags.txt"),
                             "\n".join(flagfile_lines(config, names)) + "\n")
+        if writer:
+            log_job(path, mode)
         return RunDirectory(path, record, writer, lock)
     except BaseException:
         if lock is not None:

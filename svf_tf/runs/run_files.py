@@ -4,7 +4,12 @@ Each is written whole or not at all (`svf_tf.atomic_files`): a killed run,
 or a full disk, leaves the previous version.
 """
 
+import datetime
 import json
+import os
+import shlex
+import socket
+import sys
 
 from svf_tf.atomic_files import write_file_atomically
 
@@ -32,3 +37,17 @@ def write_flags(path, text):
     per-method defaults resolved.
     """
     write_file_atomically(path, text)
+
+
+def log_job(run_dir, mode):
+    """Appends this command to `<run_dir>/jobs.log`: every job that ran in the directory.
+
+    One line (time, mode, pid, host, command), appended while the job holds
+    the directory's lock.
+    """
+    time = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    line = (f"{time} --mode={mode} pid={os.getpid()} host={socket.gethostname()}: "
+            f"{shlex.join([os.path.basename(sys.executable), *sys.argv])}\n")
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, "jobs.log"), "a") as f:
+        f.write(line)
