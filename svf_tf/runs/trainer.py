@@ -44,8 +44,14 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def make_state_check(model, optimizer):
-    """`fn() -> (all finite, largest |value|)` over the model's and optimizer's float variables."""
-    variables = [v for v in [*model.variables, *optimizer.variables]
+    """`fn() -> (all finite, largest |value|)` over what a step's update writes.
+
+    That is the trainable variables and the optimizer's state, read once per
+    step. The rest (a frozen backbone, SVF's U and V: most of the model) is
+    not read on this hot path; every variable is still checked before a
+    checkpoint is published (`TrainingCheckpoint` with `value_limit`).
+    """
+    variables = [v for v in [*model.trainable_variables, *optimizer.variables]
                  if "float" in str(v.dtype) and math.prod(v.shape) > 0]
 
     @tf.function
