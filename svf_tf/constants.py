@@ -10,7 +10,7 @@ used by more than one room of the package (data, models, metrics, config).
 IGNORE_LABEL = 255
 
 #: The jobs of `main.py --mode` (svf_tf/cli/main.py maps each to its function).
-MODES = ("demo", "train", "train_base", "eval", "export", "predict")
+MODES = ("demo", "train", "train_base", "pretrain_synthetic", "eval", "export", "predict")
 
 #: `tf.distribute` strategies a run can use (`--strategy`, svf_tf/runs/strategy.py).
 DISTRIBUTION_STRATEGIES = ("mirrored", "multi_worker", "default")
@@ -20,6 +20,9 @@ BACKBONES = ("resnet50", "vgg16")
 
 #: Few-shot methods: the SVF paper's ASPP baseline, PFENet and BAM.
 METHODS = ("baseline", "pfenet", "bam")
+
+#: Targets of synthetic pre-training (svf_tf/data/synthetic/pretraining.py).
+PRETRAIN_TARGETS = ("dense", "classification")
 
 #: How the backbone's BatchNorm layers behave (`build_backbone(backbone_bn=)`):
 #: "frozen" = running statistics always (BAM and the SVF authors' `fix_bn`);

@@ -81,20 +81,61 @@ def test_bam_with_a_missing_base_learner_is_one_line(tmp_path):
     assert "--mode=train_base" in result.stderr
 
 
-def test_builtin_demo_path_with_a_tiny_setting(tmp_path):
-    """The README's first command (`main.py` = `--mode=demo`), shrunk to a few steps."""
-    result = run_main("--synthetic", f"--cache_dir={tmp_path}/cache", f"--work_dir={tmp_path}/demo",
+def all_foreground_miou(episode_file, root, num_classes):
+    """Few-shot mIoU of predicting every pixel as foreground, by hand (PFENet's pooled IoU)."""
+    import cv2
+    import numpy as np
+
+    lines = pathlib.Path(episode_file).read_text().splitlines()
+    header, episodes = json.loads(lines[0]), [json.loads(line) for line in lines[1:]]
+    assert len(episodes) == header["count"]
+    intersection, union = np.zeros(num_classes), np.zeros(num_classes)
+    for episode in episodes:
+        label = cv2.imread(os.path.join(root, episode["query_label"]), cv2.IMREAD_UNCHANGED)
+        slot = episode["class_slot"]
+        kept = label != 255
+        intersection[slot] += np.sum(kept & (label == episode["class_id"]))
+        union[slot] += np.sum(kept)
+    return float(np.mean(intersection / np.maximum(union, 1e-10)))
+
+
+def test_builtin_demo_path_with_a_tiny_setting(tmp_path, synthetic_cache):
+    """The README's first command (`main.py` = `--mode=demo`), shrunk to a few steps.
+
+    The cache holds a synthetic pre-trained VGG16-BN for the default settings, as
+    the first demo leaves it (here a random one, so that nothing is pre-trained).
+    """
+    from svf_tf.backbones import build_backbone
+    from svf_tf.weights import synthetic_backbone
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "synthetic_pascal").symlink_to(pathlib.Path(synthetic_cache) / "synthetic_pascal")
+    made = tmp_path / "vgg16_bn.weights.h5"
+    build_backbone("vgg16", None, batch_norm=True).save_weights(str(made))
+    cached = synthetic_backbone.publish(
+        synthetic_backbone.pretrain_config("vgg16", cache_dir=str(cache)), str(made))
+    result = run_main("--synthetic", f"--cache_dir={cache}", f"--work_dir={tmp_path}/demo",
                       "--backbone=vgg16", "--train_size=33", "--test_size=33", "--epochs=1",
-                      "--steps_per_epoch=2", "--batch_size=2", "--test_episodes=4",
+                      "--steps_per_epoch=2", "--batch_size=2", "--test_episodes=10",
                       "--svf_rank_multiple=1", env={"KERAS_HOME": str(tmp_path / "keras")})
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "no ImageNet weights" in result.stdout  # and says the backbone is random
+    assert f"vgg16: synthetic pre-trained backbone from the cache ({cached})" in result.stdout
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
-    assert summary["mode"] == "demo" and summary["weights"] == "random"
+    assert summary["mode"] == "demo" and summary["weights"] == cached
     assert set(summary["runs"]) == {"freeze", "svf"}
     assert summary["runs"]["freeze"]["svf_trainable_values"] == 0
     assert summary["runs"]["svf"]["svf_trainable_values"] == 3840  # VGG16-BN layers 2-4
     for name in ("freeze", "svf"):
         assert (tmp_path / "demo" / name / "summary.json").is_file()
         assert f"\n{name} " in result.stdout  # a row of the final table
+    # The references, on the episodes the runs were scored on.
+    references = summary["references"]
+    assert set(references) == {"untrained", "all foreground"}
+    assert 0.0 <= references["untrained"]["miou"] <= 1.0
+    freeze = json.loads((tmp_path / "demo" / "freeze" / "summary.json").read_text())
+    expected = all_foreground_miou(freeze["test_episodes_file"], cache / "synthetic_pascal", 5)
+    assert references["all foreground"]["miou"] == pytest.approx(expected, abs=1e-6)
+    assert expected > 0.01
+    assert f"all foreground {100 * expected:7.2f}" in result.stdout
     assert str(tmp_path / "demo") in result.stderr  # where the work directory is

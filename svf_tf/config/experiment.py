@@ -2,7 +2,8 @@
 
 Groups: `run` (the job and where it writes), `data`, `model`, `finetune`
 (the backbone's `FinetuneSpec`), `optim`, and the small groups of single
-modes: `checkpoint` (eval/export/predict), `export`, `predict`. Every field
+modes: `pretrain` (synthetic pre-training), `checkpoint`
+(eval/export/predict), `export`, `predict`. Every field
 is a setting (`svf_tf.config.settings`): its declaration is the one
 definition of the command-line flag of the same name (`svf_tf.config.flags`
 defines them from it), so flag and field cannot disagree in type, default,
@@ -50,6 +51,7 @@ from svf_tf.constants import (
     DISTRIBUTION_STRATEGIES,
     METHODS,
     MODES,
+    PRETRAIN_TARGETS,
     input_size_error,
 )
 
@@ -69,6 +71,7 @@ def _scale_range(value):
 #: Where a run goes when neither a config nor the command line says (placeholders: settings).
 DEFAULT_WORK_DIR = "runs/{dataset}_{backbone}_{method}_{finetune}_{shot}shot_fold{fold}"
 BASE_WORK_DIR = "runs/{dataset}_{backbone}_base_fold{fold}"
+PRETRAIN_WORK_DIR = "runs/pretrain_synthetic_{backbone}"
 
 
 def _object_setattr(instance, name, value):
@@ -84,7 +87,9 @@ class RunConfig:
         "demo", MODES,
         "The job: demo (default): a frozen backbone vs SVF on the built-in synthetic dataset, "
         "minutes on a CPU; train: episodic meta-training; train_base: BAM's stage-1 PSPNet on "
-        "the base classes; eval: a checkpoint on the saved test episodes; export: merge SVF "
+        "the base classes; pretrain_synthetic: pre-train a backbone on the synthetic corpus, "
+        "the offline stand-in for ImageNet; eval: a checkpoint on the saved test episodes; "
+        "export: merge SVF "
         "and write a SavedModel; predict: segment a query image given supports and masks. "
         "A config's flagfile sets the job it is the recipe of.")
     work_dir: str = text(DEFAULT_WORK_DIR, "The run directory (run.json, flags.txt, "
@@ -92,7 +97,8 @@ class RunConfig:
                          "values of the settings of that name, so each config names its own "
                          "directory per fold, e.g. runs/pascal_r50_1shot_fold{fold}. Default: "
                          "named after the experiment (the demo: runs/demo; --mode=train_base: "
-                         f"{BASE_WORK_DIR}).", optional=False)
+                         f"{BASE_WORK_DIR}; --mode=pretrain_synthetic: {PRETRAIN_WORK_DIR}).",
+                         optional=False)
     strategy: str = choice("mirrored", DISTRIBUTION_STRATEGIES,
                            "mirrored: all local GPUs (or the CPU); multi_worker: "
                            "MultiWorkerMirroredStrategy from TF_CONFIG; default: no "
@@ -269,6 +275,29 @@ class OptimConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class PretrainConfig:
+    """pretrain_synthetic: the corpus and target of synthetic pre-training.
+
+    The steps are --epochs x --steps_per_epoch, the image size --train_size,
+    the corpus seed --seed (svf_tf/data/synthetic/pretraining.py).
+    """
+
+    target: str = choice("dense", PRETRAIN_TARGETS,
+                         "Pre-training target: dense (per-pixel shape-texture class, 1x1 "
+                         "classifier on layer4) or classification (the main object's class, "
+                         "pooled layer4); dense transfers better to few-shot segmentation.",
+                         flag="pretrain_target")
+    max_objects: int = integer(4, "Pre-training images hold 1 to this many objects.", lower=1,
+                               upper=8, flag="pretrain_objects")
+    val_images: int = integer(160, "Held-out corpus images validated on after every epoch "
+                              "(mIoU of the pre-training target; the best epoch is kept).",
+                              lower=8, flag="pretrain_val_images")
+
+    def __post_init__(self):
+        validate_fields(self)
+
+
+@dataclasses.dataclass(frozen=True)
 class CheckpointConfig:
     """eval, export, predict: which checkpoint to restore."""
 
@@ -330,6 +359,7 @@ class ExperimentConfig:
     # The paper's method by default; `FinetuneSpec()` alone is a frozen backbone.
     finetune: FinetuneSpec = group(FinetuneSpec, FinetuneSettings, mode="svf")
     optim: OptimConfig = group(OptimConfig)
+    pretrain: PretrainConfig = group(PretrainConfig)
     checkpoint: CheckpointConfig = group(CheckpointConfig)
     export: ExportConfig = group(ExportConfig)
     predict: PredictConfig = group(PredictConfig)

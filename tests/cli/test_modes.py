@@ -43,7 +43,6 @@ def test_every_mode_has_a_function_and_a_description():
 @pytest.mark.parametrize("mode,flag,reason", [
     ("demo", "data_root", "built-in synthetic dataset"),
     ("demo", "dataset", "built-in synthetic dataset"),
-    ("demo", "weights", "Keras' cached ImageNet weights"),
     ("demo", "finetune", "freeze and svf"),
     ("demo", "checkpoint", "read by --mode=eval, export and predict"),
     ("train", "checkpoint", "read by --mode=eval, export and predict"),
@@ -179,3 +178,16 @@ def test_a_flag_the_mode_does_not_read_is_one_line_from_the_command_line(tmp_pat
     assert result.returncode == 1 and error_lines(result) == [
         "error: --checkpoint is not used by --mode=train (it is read by --mode=eval, export "
         "and predict); remove it, or choose a mode that reads it."]
+
+
+@pytest.mark.parametrize("values,variant", [
+    ({}, {"stem": "keras"}),
+    ({"backbone": "vgg16"}, {"vgg_batch_norm": True}),  # the synthetic pre-trained VGG16-BN
+    ({"backbone": "vgg16", "weights": "imagenet"}, {}),  # Keras' ImageNet VGG16 has no BN
+])
+def test_the_demo_builds_the_variant_of_its_backbone_weights(values, variant):
+    from svf_tf.config.modes import demo_defaults
+
+    defaults = demo_defaults(values)
+    assert {k: defaults[k] for k in ("stem", "vgg_batch_norm") if k in defaults} == variant
+    assert defaults["work_dir"] == "runs/demo" and defaults["synthetic"] is True

@@ -238,7 +238,8 @@ def boundary_ring(label: np.ndarray, width: int) -> np.ndarray:
 
 
 def render_scene(rng: np.random.Generator, height: int, width: int, main_class: int, *,
-                 extra_classes=(), main_min_pixels: int, ring_width: int = 1):
+                 extra_classes=(), main_min_pixels: int, ring_width: int = 1,
+                 design=class_design):
     """Renders one image and its label.
 
     The main object is drawn last, fully inside the image, and re-drawn larger
@@ -253,6 +254,10 @@ def render_scene(rng: np.random.Generator, height: int, width: int, main_class: 
         extra_classes: classes of further objects, drawn first.
         main_min_pixels: minimum labelled pixels of the main object.
         ring_width: width in pixels of the 255 boundary ring on each side.
+        design: class id -> (shape, texture); the few-shot dataset's 20
+            classes by default (`class_design`). The pre-training corpus
+            passes its own table of all 100 pairs
+            (`svf_tf.data.synthetic.pretraining`); label values are the ids.
 
     Returns:
         (image uint8 (H, W, 3) RGB, label uint8 (H, W)).
@@ -263,13 +268,13 @@ def render_scene(rng: np.random.Generator, height: int, width: int, main_class: 
     label = np.zeros(size, np.uint8)
     area_total = height * width
     for c in extra_classes:
-        shape_name, texture = class_design(c)
+        shape_name, texture = design(c)
         shape = unit_shape(shape_name, rng)
         placement = _place(rng, shape, rng.uniform(0.005, 0.12) * area_total, size, inside=False)
         mask = shape_mask(shape, placement, size)
         paint_texture(image, mask, texture, placement, rng)
         label[mask] = c
-    shape_name, texture = class_design(main_class)
+    shape_name, texture = design(main_class)
     low = max(1.5 * main_min_pixels, 0.06 * area_total)
     area = rng.uniform(low, max(low, 0.3 * area_total))
     for _ in range(20):

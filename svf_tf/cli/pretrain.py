@@ -1,0 +1,35 @@
+"""`--mode=pretrain_synthetic`: pre-train a backbone on the synthetic corpus, and cache it.
+
+    python main.py --mode=pretrain_synthetic                   # ResNet-50, ~15 min on 2 cores
+    python main.py --mode=pretrain_synthetic --backbone=vgg16  # VGG16-BN
+
+Trains `SyntheticPretrainTask` in `--work_dir` (default
+runs/pretrain_synthetic_{backbone}; resumable like every training run), then
+copies the best backbone into the cache entry of its settings
+(`svf_tf.weights.synthetic_backbone`), where `ensure_synthetic_backbone`
+finds it, so a later call with the same settings does not train again.
+"""
+
+from svf_tf.data.cache import check_cache_dir
+from svf_tf.runs.strategy import make_strategy
+from svf_tf.tasks.synthetic_pretrain import pretrain
+from svf_tf.weights import synthetic_backbone
+
+
+def pretrain_synthetic_mode(config, log=print):
+    """`--mode=pretrain_synthetic` (svf_tf/cli/main.py); returns the run summary."""
+    check_cache_dir(config.data.cache_dir)  # before training: the result goes there
+    summary = pretrain(config, make_strategy(config.run.strategy), log)
+    entry = synthetic_backbone.entry_dir(config)
+    cached, _ = synthetic_backbone.check_entry(entry,
+                                               synthetic_backbone.cache_settings(config))
+    if cached is None:
+        cached = synthetic_backbone.publish(config, summary["backbone_weights"], summary)
+    variant = summary["backbone_options"]
+    options = (f" --stem={variant['stem']}" if "stem" in variant
+               else " --vgg_batch_norm" if variant.get("batch_norm") else "")
+    log(f"best validation mIoU {summary['best_miou']:.4f}; backbone: "
+        f"--backbone={config.model.backbone}{options} --weights={cached} (cached; "
+        f"{summary['backbone_weights']} is the run's copy)")
+    summary["cached_weights"] = cached
+    return summary
