@@ -81,7 +81,10 @@ FLAGS = flags.FLAGS
 # or base-class episode 0.25-0.34; per run about 45 more (model build, SVD, tracing). With
 # wall time about 0.6-0.7 of CPU time on two cores, the default's 30 runs take 90-105
 # minutes and --quick's 10 runs 11-14 (the one-time pre-training of the synthetic backbone,
-# about 15 minutes, is not included).
+# about 15 minutes, is not included). These runs are too short to learn: with the
+# synthetic pre-trained ResNet-50 the heads predict background everywhere until about
+# 500 steps (measured in the demo's runs, svf_tf/config/modes.py), so at these sizes
+# every row scores about 0; runs that learn take many hours for 30 runs on 2 cores.
 PRESETS = {
     "default": {"epochs": 4, "steps_per_epoch": 12, "test_episodes": 40,
                 "seeds": (321, 322, 323), "size": 65},

@@ -86,12 +86,12 @@ class RunConfig:
     mode: str = choice(
         "demo", MODES,
         "The job: demo (default): a frozen backbone vs SVF on the built-in synthetic dataset, "
-        "minutes on a CPU; train: episodic meta-training; train_base: BAM's stage-1 PSPNet on "
-        "the base classes; pretrain_synthetic: pre-train a backbone on the synthetic corpus, "
-        "the offline stand-in for ImageNet; eval: a checkpoint on the saved test episodes; "
-        "export: merge SVF "
-        "and write a SavedModel; predict: segment a query image given supports and masks. "
-        "A config's flagfile sets the job it is the recipe of.")
+        "about an hour on 2 CPU cores; train: episodic meta-training; train_base: BAM's "
+        "stage-1 PSPNet on the base classes; pretrain_synthetic: pre-train a backbone on the "
+        "synthetic corpus, the offline stand-in for ImageNet; eval: a checkpoint on the saved "
+        "test episodes; export: merge SVF and write a SavedModel; predict: segment a query "
+        "image given supports and masks. A config's flagfile sets the job it is the recipe "
+        "of.")
     work_dir: str = text(DEFAULT_WORK_DIR, "The run directory (run.json, flags.txt, "
                          "checkpoints, summaries). {name} placeholders are replaced by the "
                          "values of the settings of that name, so each config names its own "
