@@ -217,6 +217,9 @@ def quiet_start(argv=None) -> bool:
         return False
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    # Keras imports matplotlib.pyplot when it is installed; with a home it cannot
+    # write, matplotlib warns that it made a temporary config directory instead.
+    logging.getLogger("matplotlib").setLevel(logging.ERROR)
     if "tensorflow" not in sys.modules and _HOOK not in sys.meta_path:
         sys.meta_path.insert(0, _HOOK)
     return True
