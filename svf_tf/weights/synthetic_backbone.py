@@ -39,7 +39,7 @@ from svf_tf.config.modes import mode_settings, pretrain_defaults
 from svf_tf.data.cache import svf_tf_cache_dir
 from svf_tf.data.synthetic.dataset import GENERATOR_VERSION
 from svf_tf.data.synthetic.pretraining import CORPUS_VERSION
-from svf_tf.runs.identity import NOT_IDENTITY, setting_text
+from svf_tf.runs.identity import NOT_IDENTITY, file_fingerprint, setting_text
 from svf_tf.tasks.synthetic_pretrain import pretrain_backbone_options
 
 #: Version of the pre-training code (model, loss, optimizer, schedule); part of the key.
@@ -107,14 +107,6 @@ def entry_dir(config):
                         f"{config.model.backbone}-{cache_key(config)}")
 
 
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_entry(entry, settings):
     """(weights path, None) if `entry` is complete and intact, else (None, what is wrong).
 
@@ -137,7 +129,7 @@ def check_entry(entry, settings):
     weights = os.path.join(entry, WEIGHTS_FILE)
     if not os.path.isfile(weights):
         return None, f"its weights file {WEIGHTS_FILE} is missing"
-    if file_sha256(weights) != sha:
+    if file_fingerprint(weights) != f"sha256:{sha}":
         return None, f"its weights file {WEIGHTS_FILE} does not match the manifest's sha256"
     return weights, None
 
