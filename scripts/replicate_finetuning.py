@@ -27,8 +27,10 @@ The backbone starts from the synthetic pre-trained weights of
 --weights=<file>, or random weights with --random_weights (then the numbers
 say nothing about fine-tuning a pre-trained backbone).
 
-Budgets on 2 CPU cores: the default (30 runs) under 2 hours, --quick (10
-runs) under 15 minutes; --tiny is for tests. A GPU is used when present.
+On 2 CPU cores the default (30 runs long enough for the heads to learn)
+takes about 20 hours and is resumable; --quick (10 runs, 11-14 minutes) and
+--tiny (for tests) only check the path: their runs are too short to learn.
+A GPU is used when present.
 """
 
 import json
@@ -65,7 +67,7 @@ flags.DEFINE_list("seeds", None, "Run seeds (default: 321,322,323; --quick and -
 flags.DEFINE_integer("size", None, "Training crop and test size, (size - 1) % 8 == 0 "
                      "(default 65; --tiny 33).", lower_bound=17)
 flags.DEFINE_integer("base_episodes", None, "Base-class episodes scored after every epoch "
-                     "(default: as --test_episodes).", lower_bound=1)
+                     "(default 40; --quick and --tiny: as --test_episodes).", lower_bound=1)
 flags.DEFINE_bool("random_weights", False, "Start from random backbone weights instead of the "
                   "synthetic pre-trained backbone (the numbers then say nothing about "
                   "fine-tuning a pre-trained backbone).")
@@ -78,15 +80,17 @@ FLAGS = flags.FLAGS
 
 # Sizes from costs measured on this 2-core CPU (ResNet-50, 65 px, batch 8, CPU seconds, the
 # machine shared): a training step 2.1 (frozen) to 4.6 (layers 1-4 trained), SVF 3.3; a test
-# or base-class episode 0.25-0.34; per run about 45 more (model build, SVD, tracing). With
-# wall time about 0.6-0.7 of CPU time on two cores, the default's 30 runs take 90-105
-# minutes and --quick's 10 runs 11-14 (the one-time pre-training of the synthetic backbone,
-# about 15 minutes, is not included). These runs are too short to learn: with the
-# synthetic pre-trained ResNet-50 the heads predict background everywhere until about
-# 500 steps (measured in the demo's runs, svf_tf/config/modes.py), so at these sizes
-# every row scores about 0; runs that learn take many hours for 30 runs on 2 cores.
+# or base-class episode 0.25-0.34; per run about 45 more (model build, SVD, tracing); wall
+# time is about 0.6-0.7 of CPU time on two cores. The heads need runs this long: with the
+# synthetic pre-trained ResNet-50 they predict background everywhere until about 500 steps
+# (measured in the demo's runs, svf_tf/config/modes.py; neither AdamW at 1e-3 nor SGD at
+# 0.2 predicted any foreground by 200 steps either). So the default trains each run as the
+# demo does (20 epochs of the whole train list, 880 steps) and scores 100 test and 40
+# base-class episodes after every epoch: 25-55 minutes a run, about 20 hours for the 30
+# runs on 2 CPU cores (resumable: a rerun skips finished runs). --quick's 10 runs (11-14
+# minutes) and --tiny check the path; their runs are too short to learn and score about 0.
 PRESETS = {
-    "default": {"epochs": 4, "steps_per_epoch": 12, "test_episodes": 40,
+    "default": {"epochs": 20, "steps_per_epoch": 0, "test_episodes": 100, "base_episodes": 40,
                 "seeds": (321, 322, 323), "size": 65},
     "quick": {"epochs": 2, "steps_per_epoch": 8, "test_episodes": 20, "seeds": (321,),
               "size": 65},
@@ -196,7 +200,8 @@ def main(argv):
 
     settings = select_settings(FLAGS.settings, FLAGS.backbone)
     values = shared_values(preset)
-    base_episodes = FLAGS.base_episodes or values["test_episodes"]
+    base_episodes = (FLAGS.base_episodes or preset.get("base_episodes")
+                     or values["test_episodes"])
     start = time.time()
     if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # TensorFlow's checkpoint chatter
