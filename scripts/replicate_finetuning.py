@@ -161,10 +161,12 @@ def resolve_weights(backbone, cache_dir):
 
 
 def describe(values, seeds, base_episodes, weights):
+    steps = values["steps_per_epoch"]
+    epoch = f"{steps} steps" if steps else "the whole train list"
     return (f"SVF baseline on {values.get('backbone', 'resnet50')} ({weights}); synthetic "
             f"dataset, fold {values.get('fold', 0)}, "
             f"{values.get('shot', 1)}-shot, {values['train_size']} px; {values['epochs']} "
-            f"epochs x {values['steps_per_epoch']} steps of batch "
+            f"epochs x {epoch} in batches of "
             f"{values.get('batch_size', REDUCED['batch_size'])}, lr "
             f"{values.get('lr', REDUCED['lr'])} constant (backbone x "
             f"{values.get('backbone_lr_ratio', REDUCED['backbone_lr_ratio'])}); every epoch "
@@ -176,8 +178,9 @@ def describe(values, seeds, base_episodes, weights):
 def short_title(values, seeds, weights):
     return (f"SVF baseline on {values.get('backbone', 'resnet50')} ({weights}), synthetic "
             f"fold {values.get('fold', 0)}, {values.get('shot', 1)}-shot, "
-            f"{values['train_size']} px, {values['epochs']} x {values['steps_per_epoch']} "
-            f"steps, {len(seeds)} seed{'s' if len(seeds) > 1 else ''}")
+            f"{values['train_size']} px, {values['epochs']} epochs"
+            f"{f' x {steps} steps' if (steps := values['steps_per_epoch']) else ''}, "
+            f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}")
 
 
 def write_markdown(path, title, table):
