@@ -55,9 +55,9 @@ def write_curves(sources, out_dir, log):
             log(f"skipped the curves of {source.name}: {error}")
             continue
         row = run_curve_row(source.name, source.label, history)
-        if not row["curves"]["train_base_miou"]["epochs"]:
-            log(f"{source.name} recorded no base-class training mIoU (base/miou; runs of "
-                "scripts/replicate_finetuning.py do): only its validation curve is drawn.")
+        if row["train_key"] is None:
+            log(f"{source.name} recorded no training mIoU (a run of an older svf-tf): only its "
+                "validation curve is drawn.")
         rows.append(row)
     if not rows:
         return []

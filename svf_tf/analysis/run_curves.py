@@ -2,12 +2,14 @@
 
 Per run, from its history.json (one record per epoch, `svf_tf.runs.trainer`):
 the validation mIoU on the novel classes (`miou`, the epochs that were
-validated) and the training-class mIoU on base-class episodes (`base/miou`,
-recorded by `svf_tf.tasks.base_class_tracking.BaseClassTrackingTask`, i.e.
-the runs of scripts/replicate_finetuning.py). A run without base-class
-scores has no line in the left panel (one line says so). The figure is
-`svf_tf.finetune_comparison.curves.plot_curves`': one colour per run, the
-same in both panels.
+validated) and the mIoU on the training (base) classes: `base/miou` where
+the run recorded it (fixed base-class test episodes,
+`svf_tf.tasks.base_class_tracking.BaseClassTrackingTask`, the runs of
+scripts/replicate_finetuning.py), otherwise `train/miou` (the epoch's own
+training episodes, `FewShotTask.train_metrics`); each row of curves.json
+names the key it took. A run that recorded neither has no line in the left
+panel. The figure is `svf_tf.finetune_comparison.curves.plot_curves`': one
+colour per run, the same in both panels.
 """
 
 import os
@@ -15,9 +17,10 @@ import os
 from svf_tf.finetune_comparison.curves import plot_curves
 from svf_tf.runs.run_files import read_json
 from svf_tf.tasks.base_class_tracking import BASE_MIOU
+from svf_tf.tasks.few_shot import TRAIN_MIOU
 
-#: epoch-record key -> curve name of `plot_curves`' panels.
-CURVE_KEYS = {BASE_MIOU: "train_base_miou", "miou": "val_novel_miou"}
+#: The training-class keys in order of preference (module docstring).
+TRAIN_KEYS = (BASE_MIOU, TRAIN_MIOU)
 
 
 def read_history(run_dir):
@@ -28,15 +31,23 @@ def read_history(run_dir):
     return read_json(path)
 
 
+def _curve(history, key):
+    points = [(record["epoch"], float(record[key])) for record in history
+              if record.get(key) is not None]
+    return {"epochs": [epoch for epoch, _ in points], "mean": [value for _, value in points],
+            "std": None}
+
+
 def run_curve_row(name, label, history):
-    """One row of `plot_curves` (and of the JSON): each curve's epochs and values."""
-    curves = {}
-    for key, curve in CURVE_KEYS.items():
-        points = [(record["epoch"], float(record[key])) for record in history
-                  if record.get(key) is not None]
-        curves[curve] = {"epochs": [epoch for epoch, _ in points],
-                         "mean": [value for _, value in points], "std": None}
-    return {"name": name, "label": label, "curves": curves}
+    """One row of `plot_curves` (and of the JSON): each curve's epochs and values.
+
+    `train_key` is the history key of the training curve (None: none recorded).
+    """
+    train_key = next((key for key in TRAIN_KEYS
+                      if any(record.get(key) is not None for record in history)), None)
+    curves = {"train_base_miou": _curve(history, train_key) if train_key else _curve([], None),
+              "val_novel_miou": _curve(history, "miou")}
+    return {"name": name, "label": label, "train_key": train_key, "curves": curves}
 
 
 def plot_run_curves(rows, path, title="mIoU per epoch"):
