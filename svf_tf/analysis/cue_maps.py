@@ -50,19 +50,35 @@ def normalized_maps(responses, size):
 
 
 def layer_output_model(model, path):
-    """A Keras model from the image input of the (nested) model holding `path` to its output.
+    """A Keras model from an image to the output of the SVF layer at `path` in `model`.
 
-    The layer's parent is found by walking the path's parts (`iter_layers`'
-    naming); the parent must be a functional model whose single input is
-    the image (a backbone).
+    The layer's own graph (the backbone it was built in) is reached from the
+    image input of a functional sub-model: the parent named by the path, or
+    another one sharing the backbone's graph (a backbone split at layer3
+    keeps layer4 in a model that takes features, not images).
+
+    Raises:
+        ValueError: no functional part of `model` maps an image to the layer.
     """
     import keras
+
+    from svf_tf.surgery.layer_paths import is_graph_model, iter_layers
 
     parent = model
     for part in path.split("/")[:-1]:
         parent = parent.get_layer(part.split("#")[0])
     layer = parent.get_layer(path.rsplit("/", 1)[-1].split("#")[0])
-    return keras.Model(parent.inputs, layer.output)
+    candidates = [parent, model, *(sub for _, sub in iter_layers(model) if is_graph_model(sub))]
+    for candidate in candidates:
+        inputs = getattr(candidate, "inputs", None) or []
+        if len(inputs) != 1 or inputs[0].shape[-1] != 3:
+            continue
+        try:
+            return keras.Model(inputs, layer.output)
+        except ValueError:  # not connected to this input
+            continue
+    raise ValueError(f"Cannot compute the output of layer '{path}' from an image input of "
+                     "the model; draw the cue maps of another layer (--analysis_layers).")
 
 
 def compute_cue_maps(model, info, images, directions):

@@ -39,6 +39,11 @@ def test_every_figure_of_a_tiny_svf_run(tmp_path):
     assert len(gallery["episodes"]) == 2 and len(gallery["episodes"][0]["iou"]) == 1
     layers = json.loads((out / "singular_values.json").read_text())["layers"]
     assert len(layers) == 13 and layers[-1]["path"].endswith("block5_conv3")  # VGG16 convs
+    # layer4 sits in the split backbone's feature-input model: still drawn from the image.
+    result = run("scripts/analyze_run.py", str(work), cache, "--analysis_figures=cue_maps",
+                 "--analysis_layers=block5_conv3", "--analysis_images=1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (out / "cue_maps_block5_conv3.png").is_file()
     result = run("scripts/analyze_run.py", str(work), "--analysis_layers=conv9",
                  "--analysis_figures=singular_values")
     assert result.returncode == 1 and "Traceback" not in result.stderr
