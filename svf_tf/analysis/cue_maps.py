@@ -140,7 +140,7 @@ def direction_labels(record, growth, reduction):
     def label(letter, what, k):
         i = position[k]
         return (f"({letter}) {what}: u_{k}\nS {record['initial'][i]:.4g} -> "
-                f"{record['final'][i]:.4g}")
+                f"{record['final'][i]:.4g} ({100 * record['relative_change'][i]:+.3g}%)")
 
     # When every value shrank (or none did), say so rather than call it growth (reduction).
     grew = record["change"][position[growth]] > 0

@@ -60,7 +60,7 @@ def test_growth_and_reduction_directions_are_hot_where_they_were_put(tmp_path):
     path = tmp_path / "cues.png"
     labels = cue_maps.direction_labels(record, growth, reduction)
     assert labels[0].startswith("(a) largest reduction: u_1")
-    assert labels[1].startswith("(b) largest growth: u_2")
+    assert labels[1] == "(b) largest growth: u_2\nS 1 -> 1.5 (+50%)"
     figure = cue_maps.plot_cue_maps(np.clip(image, 0, 1), maps, labels, "test", str(path))
     width, height = figure.get_size_inches()
     assert matplotlib.image.imread(str(path)).shape[:2] == (round(height * 100),
