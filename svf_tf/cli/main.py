@@ -11,7 +11,7 @@ command line or in a flagfile; one line naming it) and builds the
   experiment is refused here already, before TensorFlow loads
   (svf_tf/runs/identity.py; the trainer checks it again under the run's
   lock, with the data lists' fingerprints);
-- eval, export, predict: from the run directory's run.json, so
+- eval, export, predict, analyze: from the run directory's run.json, so
   `python main.py --mode=export --work_dir=runs/demo/svf` just works; only
   settings the job may change (test episodes, seeds, where files are) are
   taken from the command line, and an identity setting given with another
@@ -100,7 +100,7 @@ def check_new_run(config, name):
 
 
 def job_run_dir(config, checkpoint):
-    """The run directory an eval/export/predict job reads: `--checkpoint`'s run, or --work_dir."""
+    """The run directory a job reading a run reads: `--checkpoint`'s run, or --work_dir."""
     if checkpoint:
         found = identity.find_run_dir(checkpoint)
         if found:
@@ -109,7 +109,7 @@ def job_run_dir(config, checkpoint):
 
 
 def recorded_config(name, flag_values, flags_config, given):
-    """The config of an eval/export/predict job: the run's run.json, plus the given flags."""
+    """The config of a job reading a run: the run's run.json, plus the given flags."""
     checkpoint = flags_config.checkpoint.checkpoint
     run_dir = job_run_dir(flags_config, checkpoint)
     record = identity.read_record(run_dir)

@@ -3,7 +3,7 @@
 Groups: `run` (the job and where it writes), `data`, `model`, `finetune`
 (the backbone's `FinetuneSpec`), `optim`, and the small groups of single
 modes: `pretrain` (synthetic pre-training), `checkpoint`
-(eval/export/predict), `export`, `predict`. Every field
+(eval/export/predict/analyze), `export`, `predict`, `analysis`. Every field
 is a setting (`svf_tf.config.settings`): its declaration is the one
 definition of the command-line flag of the same name (`svf_tf.config.flags`
 defines them from it), so flag and field cannot disagree in type, default,
@@ -36,6 +36,7 @@ from svf_tf.config.settings import bins as bins_setting
 from svf_tf.config.settings import (
     boolean,
     choice,
+    choice_list,
     float_list,
     int_list,
     integer,
@@ -90,8 +91,9 @@ class RunConfig:
         "stage-1 PSPNet on the base classes; pretrain_synthetic: pre-train a backbone on the "
         "synthetic corpus, the offline stand-in for ImageNet; eval: a checkpoint on the saved "
         "test episodes; export: merge SVF and write a SavedModel; predict: segment a query "
-        "image given supports and masks. A config's flagfile sets the job it is the recipe "
-        "of.")
+        "image given supports and masks; analyze: figures of finished runs (singular-value "
+        "change, U-subspace cue maps, mIoU curves, predictions). A config's flagfile sets the "
+        "job it is the recipe of.")
     work_dir: str = text(DEFAULT_WORK_DIR, "The run directory (run.json, flags.txt, "
                          "checkpoints, summaries). {name} placeholders are replaced by the "
                          "values of the settings of that name, so each config names its own "
@@ -334,6 +336,37 @@ class PredictConfig:
         validate_fields(self)
 
 
+#: The figures of `--mode=analyze` (svf_tf/analysis/).
+ANALYSIS_FIGURES = ("singular_values", "cue_maps", "curves", "gallery")
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalysisConfig:
+    """analyze: which figures of which runs."""
+
+    analysis_figures: tuple = choice_list(
+        ANALYSIS_FIGURES, ANALYSIS_FIGURES,
+        "analyze: the figures to draw. singular_values (chart per --analysis_layers, a grid "
+        "per conv kind of --analysis_stage, an overview; needs no dataset) and cue_maps need "
+        "an SVF run; cue_maps and gallery read test episodes.")
+    analysis_layers: tuple = text_list(
+        (), "analyze: SVF layers to chart (path or last name, e.g. conv4_block6_2_conv); "
+        "default the last 3x3 and the last 1x1 conv of layer3, the SVF paper's.")
+    analysis_stage: int = integer(3, "analyze: the stage (layerN) whose 3x3 and 1x1 convs "
+                                  "get a grid of singular-value changes.", lower=0, upper=4)
+    analysis_runs: tuple = text_list(
+        (), "analyze: more run directories compared with --work_dir's in the curves and the "
+        "gallery (those figures go to <work_dir>/analysis/); each run's own figures go to "
+        "its analysis/.")
+    analysis_images: int = integer(4, "analyze: test queries the cue maps are drawn on.",
+                                   lower=1, upper=16)
+    analysis_episodes: int = integer(4, "analyze: test episodes of the prediction gallery.",
+                                     lower=1, upper=16)
+
+    def __post_init__(self):
+        validate_fields(self)
+
+
 def group(cls, fields=None, **defaults):
     """A config group field: `cls(**defaults)` by default.
 
@@ -363,6 +396,7 @@ class ExperimentConfig:
     checkpoint: CheckpointConfig = group(CheckpointConfig)
     export: ExportConfig = group(ExportConfig)
     predict: PredictConfig = group(PredictConfig)
+    analysis: AnalysisConfig = group(AnalysisConfig)
 
     def __post_init__(self):
         for spec in dataclasses.fields(self):

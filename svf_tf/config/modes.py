@@ -157,11 +157,18 @@ MODES = {
         "segment a query image given support images and masks",
         (*EXPERIMENT, "checkpoint", "predict"), unused={"data.val_images": _ONLY_STAGE1},
         kind="reads_run"),
+    "analyze": Mode(
+        "svf_tf.cli.analyze:analyze_mode",
+        "figures of finished runs: singular-value change, U-subspace cue maps, mIoU curves, "
+        "prediction gallery (svf_tf/analysis/)",
+        (*EXPERIMENT, "checkpoint", "analysis"), unused={"data.val_images": _ONLY_STAGE1},
+        kind="reads_run"),
 }
 
 #: Why a whole group means nothing in the modes that do not read it.
-_GROUP_USERS = {"checkpoint": "eval, export and predict", "export": "export",
-                "predict": "predict", "finetune": "demo, train, eval, export and predict",
+_GROUP_USERS = {"checkpoint": "eval, export, predict and analyze", "export": "export",
+                "predict": "predict", "analysis": "analyze",
+                "finetune": "demo, train, eval, export, predict and analyze",
                 "pretrain": "pretrain_synthetic"}
 #: Why synthetic pre-training reads none of a group's other settings.
 _NOT_PRETRAINING = {

@@ -7,15 +7,16 @@ the mean over seeds, with a band of one standard deviation when there are
 several. Over-fitting reads as a line that keeps rising on the left while it
 stalls or falls on the right. Drawn with matplotlib's Agg canvas (no display,
 no pyplot state) from the curves of `results.aggregate`, which results.json
-stores, so the figure can be checked against its numbers.
+stores, so the figure can be checked against its numbers. `--mode=analyze`
+(`svf_tf.analysis.run_curves`) draws the same figure from the histories of
+any runs; a curve without points (a run that did not score the base
+classes) is left out of its panel.
 """
 
-import io
+from svf_tf.analysis.figure_style import DPI, colour, new_figure, save_png
 
-from svf_tf.atomic_files import write_file_atomically
-
-#: Figure size in inches and resolution: the PNG is 1300 x 500 pixels.
-FIGSIZE, DPI = (13.0, 5.0), 100
+#: Figure size in inches (at `figure_style.DPI`): the PNG is 1300 x 500 pixels.
+FIGSIZE = (13.0, 5.0)
 PANELS = (("train_base_miou", "training episodes (base classes)"),
           ("val_novel_miou", "test episodes (novel classes)"))
 
@@ -49,30 +50,23 @@ def plot_curves(rows, path, title=None):
     Raises:
         ModuleNotFoundError: matplotlib is not installed (one line with the fix).
     """
-    try:
-        import matplotlib
-    except ModuleNotFoundError:
-        raise ModuleNotFoundError("The figure needs matplotlib, which is not installed: "
-                                  "pip install -r requirements.txt.") from None
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
+    figure = new_figure(*FIGSIZE)
     from matplotlib.ticker import MaxNLocator
 
-    figure = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
     axes = figure.subplots(1, 2, sharey=True)
-    colours = matplotlib.colormaps["tab10"]
     for index, row in enumerate(rows):
-        colour = colours(index % 10)
         for axis, (curve_name, _) in zip(axes, PANELS, strict=True):
             curve = row["curves"][curve_name]
+            if not curve["epochs"]:
+                continue
             mean = [100 * value for value in curve["mean"]]
-            axis.plot(curve["epochs"], mean, color=colour, marker="o", markersize=3,
+            axis.plot(curve["epochs"], mean, color=colour(index), marker="o", markersize=3,
                       linestyle="--" if row["name"].startswith("svf") else "-",
                       label=f"{row['label']} ({row['name']})")
             if curve["std"] is not None:
                 low = [m - 100 * s for m, s in zip(mean, curve["std"], strict=True)]
                 high = [m + 100 * s for m, s in zip(mean, curve["std"], strict=True)]
-                axis.fill_between(curve["epochs"], low, high, color=colour, alpha=0.12,
+                axis.fill_between(curve["epochs"], low, high, color=colour(index), alpha=0.12,
                                   linewidth=0)
     for axis, (_, name) in zip(axes, PANELS, strict=True):
         axis.set_title(f"mIoU on {name}")
@@ -81,11 +75,9 @@ def plot_curves(rows, path, title=None):
         axis.grid(alpha=0.3)
     axes[0].set_ylim(0, max(1.0, 1.08 * _highest(rows)))  # shared by both panels
     axes[0].set_ylabel("mIoU (%)")
-    figure.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center",
+    figure.legend(*axes[1].get_legend_handles_labels(), loc="outside lower center",
                   ncols=min(5, max(1, len(rows))), fontsize="small")
     if title:
         figure.suptitle(title, fontsize="medium")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI)
-    write_file_atomically(path, buffer.getvalue())
+    save_png(figure, path)
     return figure

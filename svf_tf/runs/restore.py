@@ -5,13 +5,16 @@ import os
 from svf_tf.runs.checkpointing import TrainingCheckpoint
 
 
-def restore_model(task, checkpoint_path=None):
+def restore_model(task, checkpoint_path=None, on_built=None):
     """Builds `task`'s model and restores a checkpoint into it.
 
     Args:
         task: a `Task` whose config describes the run that wrote the checkpoint.
         checkpoint_path: a checkpoint prefix (".../ckpt-12") or a directory
             holding one; default the run's best checkpoint, `<work_dir>/best`.
+        on_built: optional `fn(model)` called between building and restoring,
+            e.g. to read the pre-trained state (`--mode=analyze` reads the
+            initial singular values there).
 
     Returns:
         (model, path of the restored checkpoint).
@@ -27,5 +30,7 @@ def restore_model(task, checkpoint_path=None):
             f"No best checkpoint in {path!r}: train first (--mode={task.mode} with this "
             "--work_dir) or pass --checkpoint.")
     model = task.build_model()
+    if on_built is not None:
+        on_built(model)
     restored = TrainingCheckpoint(run_dir, model).restore(path)
     return model, restored

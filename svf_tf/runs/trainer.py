@@ -18,7 +18,11 @@ Where a run stands is the checkpoint's (epoch, step in epoch): an epoch's
 last checkpoint is written when its steps are done and before it is
 validated, so a run stopped during validation validates that epoch again
 when resumed. The per-epoch history is kept in `<work_dir>/history.json`,
-so a resumed run's summary covers every epoch.
+so a resumed run's summary covers every epoch. An epoch's record holds its
+mean loss, the task's training metrics from the counts its steps returned
+(`Task.train_metrics`: for few-shot training `train/miou` and
+`train/fb_iou` of the training episodes; a resumed epoch counts the steps
+this job ran), the singular-value drift and the validation metrics.
 """
 
 import glob
@@ -36,7 +40,7 @@ from svf_tf.runs.interrupts import StopSignals, TrainingInterrupted
 from svf_tf.runs.run_directory import open_run
 from svf_tf.runs.run_files import read_json, write_json
 from svf_tf.runs.strategy import is_chief
-from svf_tf.tasks.task import trainable_counts
+from svf_tf.tasks.task import COUNT_PREFIX, trainable_counts
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -163,7 +167,7 @@ def _train(task, strategy, run, signals, log, checkpoint_every):
         # Loop.
         for epoch in range(start_epoch, optim.epochs):
             skip = start_in_epoch if epoch == start_epoch else 0
-            epoch_losses, epoch_start = [], time.perf_counter()
+            epoch_losses, epoch_counts, epoch_start = [], {}, time.perf_counter()
             if skip < steps_per_epoch:
                 dataset = task.train_dataset(epoch).skip(skip)
                 progress = keras.utils.Progbar(steps_per_epoch, stateful_metrics=["loss", "lr"],
@@ -172,8 +176,7 @@ def _train(task, strategy, run, signals, log, checkpoint_every):
                 batches = strategy.experimental_distribute_dataset(dataset)
                 for index, batch in enumerate(batches, skip):
                     with signals.critical():
-                        losses = {name: float(value)
-                                  for name, value in train_step(batch).items()}
+                        losses = _accumulate(train_step(batch), epoch_counts)
                         step = int(checkpoint.step.numpy()) + 1
                         _guard(losses, state_check, checked_variables, limit, step, epoch,
                                index, checkpoint)
@@ -193,7 +196,7 @@ def _train(task, strategy, run, signals, log, checkpoint_every):
                             save(epoch, index + 1)
                     signals.raise_if_requested()
                 save(epoch, steps_per_epoch)
-            extra = epoch_metrics()
+            extra = {**task.train_metrics(epoch_counts), **epoch_metrics()}
             with writer.as_default(step=int(checkpoint.step.numpy())):
                 for name, value in extra.items():
                     tf.summary.scalar(name, value)
@@ -264,6 +267,19 @@ def _train(task, strategy, run, signals, log, checkpoint_every):
     if run.writer:
         write_json(os.path.join(run_dir, "summary.json"), summary)
     return summary
+
+
+def _accumulate(result, counts):
+    """The step's losses as floats; its counts (`COUNT_PREFIX` entries) added into `counts`."""
+    losses = {}
+    for name, value in result.items():
+        if name.startswith(COUNT_PREFIX):
+            value = np.asarray(value, np.float64)
+            key = name[len(COUNT_PREFIX):]
+            counts[key] = counts[key] + value if key in counts else value
+        else:
+            losses[name] = float(value)
+    return losses
 
 
 def _guard(losses, state_check, variables, limit, step, epoch, index, checkpoint):

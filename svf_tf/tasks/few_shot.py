@@ -17,12 +17,24 @@ from svf_tf.data.pipeline import make_test_dataset, make_train_dataset
 from svf_tf.data.synthetic.dataset import GENERATOR_VERSION as SYNTHETIC_GENERATOR_VERSION
 from svf_tf.data.transforms.presets import augment_config
 from svf_tf.metrics.evaluation import evaluate_episodes
+from svf_tf.metrics.iou_counts import (
+    CLASS_EPISODES,
+    CLASS_INTERSECTION,
+    CLASS_UNION,
+    EPSILON,
+    FB_INTERSECTION,
+    FB_UNION,
+    few_shot_iou_counts,
+)
 from svf_tf.models.build_model import build_fsss_model
 from svf_tf.models.losses import fsss_loss
 from svf_tf.runs.identity import list_fingerprint
 from svf_tf.surgery.svf_weights import save_svf_weights
 from svf_tf.tasks.task import Task, svf_layers
 from svf_tf.weights.base_learner import load_base_learner
+
+#: The epoch-record keys of the training episodes' scores (`FewShotTask.train_metrics`).
+TRAIN_MIOU, TRAIN_FB_IOU = "train/miou", "train/fb_iou"
 
 
 class FewShotTask(Task):
@@ -42,8 +54,8 @@ class FewShotTask(Task):
         data = config.data
         self.augment = augment_config(data.dataset, crop_size=data.train_size,
                                       test_size=data.test_size, scale_range=data.scale_range)
-        self.num_novel = len(fold_classes(data.dataset, data.fold,
-                                          coco_split=data.coco_split).novel)
+        classes = fold_classes(data.dataset, data.fold, coco_split=data.coco_split)
+        self.num_novel, self.num_base = len(classes.novel), len(classes.base)
         self._lists = {}
         self._episode_file = None
 
@@ -114,6 +126,37 @@ class FewShotTask(Task):
         """The loss dict ("loss" is the total) of one local training batch."""
         outputs = model(self.model_inputs(model, batch), training=True)
         return fsss_loss(self.config.model.method, outputs, batch)
+
+    def compute_step(self, model, batch):
+        """The losses, and the IoU counts of the training episodes' predictions (one forward pass).
+
+        The counts are `few_shot_iou_counts` of the training logits (at the
+        training crop, against its label) per base-class slot: an epoch's
+        training mIoU costs no extra forward pass (`train_metrics`).
+        """
+        outputs = model(self.model_inputs(model, batch), training=True)
+        losses = fsss_loss(self.config.model.method, outputs, batch)
+        return losses, few_shot_iou_counts(batch["query_mask"], outputs["logits"],
+                                           batch["class_slot"], self.num_base)
+
+    def train_metrics(self, counts):
+        """`train/miou` and `train/fb_iou` of the epoch's training episodes.
+
+        mIoU: per base class, intersections and unions summed over the
+        epoch's episodes, then the mean over the classes those episodes drew
+        (an epoch may not draw every base class); FB-IoU: the mean of the
+        pooled background and foreground IoU. Computed on the augmented
+        training crops with the model in training mode, so it is the paper's
+        training curve (Figs. 2, 3, 7), not a clean base-class test
+        (`BaseClassTrackingTask` adds that).
+        """
+        if not counts:
+            return {}
+        drawn = counts[CLASS_EPISODES] > 0
+        class_iou = counts[CLASS_INTERSECTION] / (counts[CLASS_UNION] + EPSILON)
+        fb_iou = counts[FB_INTERSECTION] / (counts[FB_UNION] + EPSILON)
+        return {TRAIN_MIOU: float(class_iou[drawn].mean()) if drawn.any() else 0.0,
+                TRAIN_FB_IOU: float(fb_iou.mean())}
 
     def make_predict_fn(self, model):
         inputs = [t.name.split(":")[0] for t in model.inputs]

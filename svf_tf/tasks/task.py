@@ -27,6 +27,9 @@ from svf_tf.optim.lr_schedules import make_lr_schedule
 from svf_tf.optim.sgd import TorchSGD
 from svf_tf.surgery.layer_paths import iter_layers
 
+#: Prefix of the entries of a training step's result that are counts, not losses.
+COUNT_PREFIX = "count/"
+
 
 class Task(abc.ABC):
     """One kind of training, described by an `ExperimentConfig`.
@@ -127,39 +130,56 @@ class Task(abc.ABC):
         optimizer.build(model.trainable_variables)
         return optimizer
 
+    def compute_step(self, model, batch):
+        """(losses, counts) of one local training batch.
+
+        `losses` is `compute_losses`'s dict; `counts` holds additive tensors
+        (e.g. intersection and union pixel counts) summed over the replicas
+        and the epoch's steps and turned into the epoch's training metrics by
+        `train_metrics`. Default: no counts.
+        """
+        return self.compute_losses(model, batch), {}
+
+    def train_metrics(self, counts):
+        """{name: value} of the epoch's training metrics from its summed `counts` (default {})."""
+        return {}
+
     def make_train_step(self, model, optimizer, strategy):
         """A `tf.function` running one distributed training step.
 
         The loss is the mean over the valid pixels of the *global* batch: each
         replica weights its local mean by its share of the valid pixels
         (`batch[self.label_key] != 255`), so the summed gradients, and the
-        result, do not depend on the replica count.
+        result, do not depend on the replica count. The step returns the
+        losses and, under `COUNT_PREFIX`, the counts of `compute_step`
+        summed over the replicas.
         """
         variables = model.trainable_variables
 
         def local_gradients(batch):
             with tf.GradientTape() as tape:
-                losses = self.compute_losses(model, batch)
+                losses, counts = self.compute_step(model, batch)
             grads = tape.gradient(losses["loss"], variables)
             valid = tf.reduce_sum(tf.cast(batch[self.label_key] != IGNORE_LABEL, tf.float32))
-            return losses, grads, valid
+            return losses, grads, valid, counts
 
         if self.config.run.jit_compile:
             local_gradients = tf.function(local_gradients, jit_compile=True)
 
         def replica_step(batch):
-            losses, grads, valid = local_gradients(batch)
+            losses, grads, valid, counts = local_gradients(batch)
             total = tf.distribute.get_replica_context().all_reduce("sum", valid)
             share = valid / tf.maximum(total, 1.0)
             grads = [None if g is None else g * share for g in grads]
             optimizer.apply_gradients(zip(grads, variables, strict=True))
-            return {name: value * share for name, value in losses.items()}
+            return ({name: value * share for name, value in losses.items()},
+                    {COUNT_PREFIX + name: value for name, value in counts.items()})
 
         @tf.function
         def train_step(distributed_batch):
-            per_replica = strategy.run(replica_step, args=(distributed_batch,))
+            losses, counts = strategy.run(replica_step, args=(distributed_batch,))
             return {name: strategy.reduce("sum", value, axis=None)
-                    for name, value in per_replica.items()}
+                    for name, value in {**losses, **counts}.items()}
 
         return train_step
 

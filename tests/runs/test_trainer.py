@@ -50,6 +50,8 @@ def test_run_writes_summary_checkpoints_adapter_and_tensorboard(trained_run):
     assert os.listdir(os.path.join(config.run_dir, "tensorboard"))
     for record in summary["history"]:
         assert np.isfinite(record["loss"]) and 0.0 <= record["miou"] <= 1.0
+        # The training episodes' scores, from the counts of the epoch's own steps.
+        assert 0.0 <= record["train/miou"] <= 1.0 and 0.0 <= record["train/fb_iou"] <= 1.0
 
 
 def latest_toy_values(config):
