@@ -31,13 +31,15 @@ def assign(embeddings, centres):
     return tf.argmax(similarity, axis=-1, output_type=tf.int32)
 
 
-def aggregate(embeddings, assignment, num_centres):
+def aggregate(embeddings, assignment, num_centres, mask=None):
     """P_hat = I_bg A^T and the pixel count of each centre.
 
     Args:
         embeddings: [N, D].
         assignment: [N] centre indices (`assign`).
         num_centres: K.
+        mask: optional [N] 0/1 weights: only the rows with 1 are I_bg (the
+            background pixels among all the batch's).
 
     Returns:
         (p_hat [D, K], counts [K]): the sum of the embeddings assigned to
@@ -45,6 +47,8 @@ def aggregate(embeddings, assignment, num_centres):
         across replicas.
     """
     one_hot = tf.one_hot(assignment, num_centres, dtype=embeddings.dtype)  # A^T: [N, K]
+    if mask is not None:
+        one_hot *= tf.cast(mask, one_hot.dtype)[:, None]
     return tf.matmul(embeddings, one_hot, transpose_a=True), tf.reduce_sum(one_hot, axis=0)
 
 

@@ -23,10 +23,8 @@ Open points and our choices (why: docs/bcpt.md):
 
 import tensorflow as tf
 
-#: How Eq. 2 and Eq. 3 share a softmax.
-SOFTMAX_MODES = ("joint", "separate")
-#: How Eq. 4's sums are normalised.
-LOSS_NORMALIZATIONS = ("pixels", "per_term")
+from svf_tf.constants import BCPT_LOSS_NORMALIZATIONS as LOSS_NORMALIZATIONS
+from svf_tf.constants import BCPT_SOFTMAX as SOFTMAX_MODES
 
 
 def _cross_entropy(logits, target):

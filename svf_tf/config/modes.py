@@ -12,7 +12,12 @@ is taken from them.
 import dataclasses
 from collections.abc import Callable
 
-from svf_tf.config.experiment import BASE_WORK_DIR, PRETRAIN_WORK_DIR, SETTINGS
+from svf_tf.config.experiment import (
+    BASE_WORK_DIR,
+    PRETRAIN_WORK_DIR,
+    PRETRAINING_WORK_DIR,
+    SETTINGS,
+)
 
 # Sizes chosen so that the few-shot heads learn, measured on 2 CPU cores with the
 # synthetic pre-trained ResNet-50 (frozen backbone, batch 8, lr 0.05, 100 test
@@ -77,6 +82,11 @@ EXPERIMENT = ("run", "data", "model", "finetune", "optim")
 _NOT_EPISODES = "BAM's stage 1 trains and validates on whole images, not episodes"
 _NOT_A_HEAD = "BAM's stage 1 is a PSPNet, without a few-shot head"
 _ONLY_STAGE1 = "only --mode=train_base validates on a number of images"
+#: What BAM's stage 1 and the pre-training built on it do not read.
+_STAGE1_UNUSED = {"data.shot": _NOT_EPISODES, "data.filter_novel": _NOT_EPISODES,
+                  "data.test_episodes": _NOT_EPISODES, "data.eval_seeds": _NOT_EPISODES,
+                  "data.episodes_dir": _NOT_EPISODES, "model.kshot_reduce": _NOT_A_HEAD,
+                  "model.train_down_query": _NOT_A_HEAD, "model.pyramid_bins": _NOT_A_HEAD}
 _SYNTHETIC = "the demo trains on the built-in synthetic dataset; run a config for a real one"
 
 
@@ -126,13 +136,16 @@ MODES = {
         "svf_tf.cli.train:train_base_mode",
         "BAM's stage 1: a PSPNet on the fold's base classes (BAM train_base.py)",
         ("run", "data", "model", "optim"),
-        unused={"data.shot": _NOT_EPISODES, "data.filter_novel": _NOT_EPISODES,
-                "data.test_episodes": _NOT_EPISODES, "data.eval_seeds": _NOT_EPISODES,
-                "data.episodes_dir": _NOT_EPISODES,
-                "model.base_learner": "stage 1 writes the base learner",
-                "model.kshot_reduce": _NOT_A_HEAD, "model.train_down_query": _NOT_A_HEAD,
-                "model.pyramid_bins": _NOT_A_HEAD},
+        unused={**_STAGE1_UNUSED, "model.base_learner": "stage 1 writes the base learner"},
         defaults=lambda values: {"method": "bam", "work_dir": BASE_WORK_DIR},
+        data_splits=("train", "val")),
+    "pretrain": Mode(
+        "svf_tf.cli.pretrain:pretrain_mode",
+        "Standard or BCPT pre-training of the backbone on the fold's base classes (BCPT "
+        "paper Sec. 2; Standard is BAM's stage 1)",
+        ("run", "data", "model", "optim", "pretraining"),
+        unused={**_STAGE1_UNUSED, "model.base_learner": "pre-training writes a backbone"},
+        defaults=lambda values: {"method": "bam", "work_dir": PRETRAINING_WORK_DIR},
         data_splits=("train", "val")),
     "pretrain_synthetic": Mode(
         "svf_tf.cli.pretrain:pretrain_synthetic_mode",
@@ -160,7 +173,7 @@ MODES = {
 #: Why a whole group means nothing in the modes that do not read it.
 _GROUP_USERS = {"checkpoint": "eval, export and predict", "export": "export",
                 "predict": "predict", "finetune": "demo, train, eval, export and predict",
-                "pretrain": "pretrain_synthetic"}
+                "pretrain": "pretrain_synthetic", "pretraining": "pretrain"}
 #: Why synthetic pre-training reads none of a group's other settings.
 _NOT_PRETRAINING = {
     "data": "pre-training draws its own synthetic corpus, not a dataset",
@@ -185,7 +198,7 @@ def unused_reason(name, flag):
     key = f"{spec.group}.{spec.field}"
     if key in mode.unused:
         return mode.unused[key]
-    if name == "train_base" and spec.group == "finetune":
+    if name in ("train_base", "pretrain") and spec.group == "finetune":
         return "stage 1 trains the whole backbone (BAM train_base.py)"
     if name == "pretrain_synthetic" and spec.group in _NOT_PRETRAINING:
         return _NOT_PRETRAINING[spec.group]
