@@ -10,8 +10,8 @@ used by more than one room of the package (data, models, metrics, config).
 IGNORE_LABEL = 255
 
 #: The jobs of `main.py --mode` (svf_tf/cli/main.py maps each to its function).
-MODES = ("demo", "train", "train_base", "pretrain", "pretrain_synthetic", "eval", "export",
-         "predict")
+MODES = ("demo", "train", "train_base", "pretrain", "pretrain_synthetic", "eval", "eval_prior",
+         "export", "predict")
 
 #: `tf.distribute` strategies a run can use (`--strategy`, svf_tf/runs/strategy.py).
 DISTRIBUTION_STRATEGIES = ("mirrored", "multi_worker", "default")

@@ -16,6 +16,7 @@ from svf_tf.config.experiment import (
     BASE_WORK_DIR,
     PRETRAIN_WORK_DIR,
     PRETRAINING_WORK_DIR,
+    PRIOR_WORK_DIR,
     SETTINGS,
 )
 
@@ -87,6 +88,7 @@ _STAGE1_UNUSED = {"data.shot": _NOT_EPISODES, "data.filter_novel": _NOT_EPISODES
                   "data.test_episodes": _NOT_EPISODES, "data.eval_seeds": _NOT_EPISODES,
                   "data.episodes_dir": _NOT_EPISODES, "model.kshot_reduce": _NOT_A_HEAD,
                   "model.train_down_query": _NOT_A_HEAD, "model.pyramid_bins": _NOT_A_HEAD}
+_PRIOR_ONLY_TESTS = "the prior is evaluated on the saved test episodes; nothing trains"
 _SYNTHETIC = "the demo trains on the built-in synthetic dataset; run a config for a real one"
 
 
@@ -106,7 +108,8 @@ class Mode:
             built.
         kind: "trains" (creates or resumes a run: run.json, flags.txt, the
             lock), "reads_run" (rebuilds a recorded run's model from its
-            run.json) or "demo".
+            run.json), "evaluates" (builds what it scores from the flags and
+            writes its report into --work_dir) or "demo".
     """
 
     function: str
@@ -159,6 +162,17 @@ MODES = {
         "svf_tf.cli.evaluate:eval_mode", "a checkpoint on the saved test episodes",
         (*EXPERIMENT, "checkpoint"), unused={"data.val_images": _ONLY_STAGE1},
         data_splits=("val",), kind="reads_run"),
+    "eval_prior": Mode(
+        "svf_tf.cli.eval_prior:eval_prior_mode",
+        "a backbone without a head: PFENet's prior thresholded, on the saved test episodes "
+        "(BCPT paper Table 2)",
+        ("run.mode", "run.work_dir", "run.seed", "data", "model.backbone", "model.stem",
+         "model.dilation", "model.vgg_batch_norm", "model.weights", "model.partial_weights",
+         "prior_evaluation"),
+        unused={"data.train_list": _PRIOR_ONLY_TESTS, "data.train_size": _PRIOR_ONLY_TESTS,
+                "data.scale_range": _PRIOR_ONLY_TESTS, "data.val_images": _ONLY_STAGE1},
+        defaults=lambda values: {"method": "bam", "work_dir": PRIOR_WORK_DIR},
+        data_splits=("val",), kind="evaluates"),
     "export": Mode(
         "svf_tf.cli.export:export_mode", "a checkpoint, SVF merged, as a SavedModel",
         (*EXPERIMENT, "checkpoint", "export"), unused={"data.val_images": _ONLY_STAGE1},
@@ -173,7 +187,8 @@ MODES = {
 #: Why a whole group means nothing in the modes that do not read it.
 _GROUP_USERS = {"checkpoint": "eval, export and predict", "export": "export",
                 "predict": "predict", "finetune": "demo, train, eval, export and predict",
-                "pretrain": "pretrain_synthetic", "pretraining": "pretrain"}
+                "pretrain": "pretrain_synthetic", "pretraining": "pretrain",
+                "prior_evaluation": "eval_prior"}
 #: Why synthetic pre-training reads none of a group's other settings.
 _NOT_PRETRAINING = {
     "data": "pre-training draws its own synthetic corpus, not a dataset",
@@ -200,6 +215,8 @@ def unused_reason(name, flag):
         return mode.unused[key]
     if name in ("train_base", "pretrain") and spec.group == "finetune":
         return "stage 1 trains the whole backbone (BAM train_base.py)"
+    if name == "eval_prior" and spec.group in ("run", "model", "finetune", "optim"):
+        return "eval_prior scores a backbone alone: nothing trains and no head is built"
     if name == "pretrain_synthetic" and spec.group in _NOT_PRETRAINING:
         return _NOT_PRETRAINING[spec.group]
     return f"it is read by --mode={_GROUP_USERS.get(spec.group, spec.group)}"
