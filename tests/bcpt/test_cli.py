@@ -69,3 +69,19 @@ def test_bad_threshold_is_one_line(tmp_path):
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
         "error: --prior_threshold=1.5 is not accepted: give a number in [0, 1]."]
+
+
+def test_meta_training_takes_the_pretrained_backbone_of_its_fold_only(bcpt_run,
+                                                                      synthetic_cache,
+                                                                      tmp_path):
+    weights = f"--weights={bcpt_run[0]}/best/backbone.weights.h5"
+    train = ["--mode=train", *DATA, "--train_size=33", "--epochs=1", "--steps_per_epoch=1",
+             "--batch_size=2", "--test_episodes=4", "--finetune=freeze", "--strategy=default",
+             f"--cache_dir={synthetic_cache}", weights]
+    refused = run_main(*train, "--fold=1", f"--work_dir={tmp_path}/fold1")
+    assert refused.returncode != 0
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert "has seen fold 1's novel classes annotated" in refused.stderr
+    result = run_main(*train, "--fold=0", f"--work_dir={tmp_path}/fold0")
+    assert result.returncode == 0, result.stderr
+    assert "best validation mIoU" in result.stdout
