@@ -24,7 +24,6 @@ def initial_centres(dim, clusters, seed):
     return (centres / np.linalg.norm(centres, axis=0, keepdims=True)).astype(np.float32)
 
 
-@keras.saving.register_keras_serializable(package="svf_tf")
 class BackgroundCentres(keras.layers.Layer):
     """The state of online clustering with guidance: P, the last G and k-means' start.
 
@@ -35,7 +34,8 @@ class BackgroundCentres(keras.layers.Layer):
         seed: draws the initial centres and the k-means start.
         **kwargs: base `Layer` arguments.
 
-    Weights (all non-trainable): `centres` [D, K]; `guidance` [K-1, D], the
+    A holder of state (never called): `svf_tf.bcpt.task` reads and assigns
+    its weights. Weights (all non-trainable): `centres` [D, K]; `guidance` [K-1, D], the
     guidance vectors of the last iteration (zeros before the first);
     `kmeans_start` [K-1] int32, the indices of the base-class vectors k-means
     starts from.

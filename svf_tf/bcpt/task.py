@@ -66,7 +66,6 @@ class BCPTTask(BaseLearnerTask):
     """
 
     mode = "pretrain"
-    metric_names = {"miou": "val base-class mIoU", "background_iou": "background IoU"}
 
     def __init__(self, config, log=print):
         super().__init__(config, log)
@@ -107,11 +106,13 @@ class BCPTTask(BaseLearnerTask):
         embeddings = outputs["embeddings"]
         dim = embeddings.shape[-1]
         labels = labels_at_features(batch["label"], tf.shape(embeddings)[1:3])
-        flat = tf.reshape(embeddings, [-1, dim])
+        # The clustering and the loss run in float32 under a mixed-precision policy too.
+        flat = tf.cast(tf.reshape(embeddings, [-1, dim]), tf.float32)
         labels = tf.reshape(labels, [-1])
         centres = tf.convert_to_tensor(model.state.centres)
         assignment = clustering.assign(tf.stop_gradient(flat), centres)
-        base, background = losses.pixel_losses(flat, labels, model.class_vectors, centres,
+        base, background = losses.pixel_losses(flat, labels,
+                                               tf.cast(model.class_vectors, tf.float32), centres,
                                                assignment, settings.softmax)
         is_background = tf.cast(tf.equal(labels, 0), flat.dtype)
         is_base = tf.cast(tf.logical_and(labels > 0, labels != 255), flat.dtype)

@@ -4,8 +4,9 @@ import keras
 import numpy as np
 import pytest
 
-from svf_tf.bcpt.prior_evaluation import build_prior_model, make_prior_predict_fn
+from svf_tf.bcpt.prior_evaluation import ShotMean, build_prior_model, make_prior_predict_fn
 from svf_tf.metrics.evaluation import evaluate_episodes
+from tests.helpers import run_layer_test
 
 SIZE = 17  # the toy backbone's grid: pixels 0, 8, 16
 RNG = np.random.default_rng(3)
@@ -80,3 +81,10 @@ def test_prior_mask_and_its_score_match_numpy(shot, threshold):
     background, foreground = np_iou(expected.astype(int), label)
     assert report["miou"] == pytest.approx(foreground, abs=1e-6)
     assert report["fb_iou"] == pytest.approx((background + foreground) / 2, abs=1e-6)
+
+
+def test_shot_mean_layer_averages_each_episodes_shots():
+    x = RNG.standard_normal((6, 2, 3, 4)).astype("float32")  # 2 episodes x 3 shots
+    _, (mean,) = run_layer_test(lambda: ShotMean(3, name="shots"), x, expected_trainable=0,
+                                expected_non_trainable=0, expected_output_shapes=(2, 2, 3, 4))
+    np.testing.assert_allclose(mean, [x[:3].mean(0), x[3:].mean(0)], rtol=1e-6, atol=1e-6)
