@@ -34,11 +34,10 @@ import tensorflow as tf
 from svf_tf.backbones import FinetuneSpec, build_backbone
 from svf_tf.bcpt import clustering, guidance, losses
 from svf_tf.bcpt.model import BCPTModel
+from svf_tf.constants import INPUT_SIZE_STRIDE
 from svf_tf.tasks.base_learner import BaseLearnerTask
 from svf_tf.weights.base_learner import BACKBONE_FILE, stage1_backbone_options
 from svf_tf.weights.saving import save_weights_files
-
-STRIDE = 8
 
 
 class StandardPretrainTask(BaseLearnerTask):
@@ -53,7 +52,8 @@ def labels_at_features(labels, feature_size):
     With (S - 1) % 8 == 0 the align-corners features of size (S - 1) / 8 + 1
     sit exactly on pixels 0, 8, 16, ...
     """
-    return labels[:, ::STRIDE, ::STRIDE][:, :feature_size[0], :feature_size[1]]
+    stride = INPUT_SIZE_STRIDE
+    return labels[:, ::stride, ::stride][:, :feature_size[0], :feature_size[1]]
 
 
 class BCPTTask(BaseLearnerTask):
@@ -76,6 +76,9 @@ class BCPTTask(BaseLearnerTask):
                 f"--bcpt_clusters={settings.clusters} needs {settings.clusters - 1} guidance "
                 f"vectors from k-means of the {base} base classes; give --bcpt_clusters <= "
                 f"{base + 1} or --bcpt_guidance=none.")
+        if config.run.jit_compile:
+            log("note: --jit_compile does not apply to the BCPT step (its loss needs the "
+                "replicas' pixel counts inside the gradient tape); it runs as a tf.function.")
 
     def build_backbone(self):
         """The backbone (BAM's stage-1 variant, the model group's overrides), fully trainable."""
@@ -142,7 +145,11 @@ class BCPTTask(BaseLearnerTask):
         state.guidance.assign(guide)
 
     def make_train_step(self, model, optimizer, strategy):
-        """One BCPT iteration over the replicas (module docstring, steps 1-3)."""
+        """One BCPT iteration over the replicas (module docstring, steps 1-3).
+
+        `--jit_compile` is not applied here: the loss needs the replicas'
+        pixel counts (an all-reduce) inside the gradient tape.
+        """
         settings = self.config.pretraining
         variables = model.trainable_variables
 
