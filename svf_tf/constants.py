@@ -10,8 +10,8 @@ used by more than one room of the package (data, models, metrics, config).
 IGNORE_LABEL = 255
 
 #: The jobs of `main.py --mode` (svf_tf/cli/main.py maps each to its function).
-MODES = ("demo", "train", "train_base", "pretrain_synthetic", "eval", "export", "predict",
-         "analyze")
+MODES = ("demo", "train", "train_base", "pretrain", "pretrain_synthetic", "eval", "eval_prior",
+         "export", "predict", "analyze")
 
 #: `tf.distribute` strategies a run can use (`--strategy`, svf_tf/runs/strategy.py).
 DISTRIBUTION_STRATEGIES = ("mirrored", "multi_worker", "default")
@@ -24,6 +24,17 @@ METHODS = ("baseline", "pfenet", "bam")
 
 #: Targets of synthetic pre-training (svf_tf/data/synthetic/pretraining.py).
 PRETRAIN_TARGETS = ("dense", "classification")
+
+#: Pre-training schemes of `--mode=pretrain` (BCPT paper Sec. 3.1): "standard" = BAM's
+#: stage 1 on the fold's base classes; "bcpt" = Background Clustering Pre-Training.
+PRETRAIN_SCHEMES = ("standard", "bcpt")
+#: BCPT options the paper leaves open (docs/bcpt.md): Eq. 6's mapping ("none": no
+#: guidance, Table 3's BMC without OCG), the softmax of Eq. 2/3, Eq. 4's normalisation,
+#: the embeddings' normalisation.
+BCPT_GUIDANCE = ("argmax", "one_to_one", "none")
+BCPT_SOFTMAX = ("joint", "separate")
+BCPT_LOSS_NORMALIZATIONS = ("pixels", "per_term")
+BCPT_EMBEDDINGS = ("raw", "l2")
 
 #: How the backbone's BatchNorm layers behave (`build_backbone(backbone_bn=)`):
 #: "frozen" = running statistics always (BAM and the SVF authors' `fix_bn`);

@@ -6,7 +6,7 @@ reads) is `svf_tf.config.modes.MODES`. Before anything is built,
 command line or in a flagfile; one line naming it) and builds the
 `ExperimentConfig`:
 
-- training modes (train, train_base): from the flags, with the mode's own
+- training modes (train, train_base, pretrain): from the flags, with the mode's own
   defaults where a flag was not given; a work directory that holds another
   experiment is refused here already, before TensorFlow loads
   (svf_tf/runs/identity.py; the trainer checks it again under the run's
@@ -17,7 +17,10 @@ command line or in a flagfile; one line naming it) and builds the
   taken from the command line, and an identity setting given with another
   value is refused;
 
-then checks that the dataset is there (`check_dataset`). `run_job` loads
+then refuses `--weights` from a pre-training run of another dataset, fold,
+class split or backbone (`svf_tf.runs.pretrained_run`: a backbone
+pre-trained on fold 1 has seen fold 0's novel classes annotated) and
+checks that the dataset is there (`check_dataset`). `run_job` loads
 TensorFlow, takes the run directory's lock for the jobs that write into it
 (training takes it in the trainer), logs the invocation in
 `<work_dir>/jobs.log` and calls the mode's function. Only a training run
@@ -37,6 +40,7 @@ from svf_tf.config.flags import config_from_flags, given_flags
 from svf_tf.config.modes import MODES, mode_settings, unused_reason, uses
 from svf_tf.runs import identity
 from svf_tf.runs.interrupts import TrainingInterrupted
+from svf_tf.runs.pretrained_run import check_pretrained_backbone
 from svf_tf.runs.run_files import log_job
 
 FLAGS = flags.FLAGS
@@ -173,6 +177,8 @@ def resolve_job(flag_values=FLAGS):
         check_job_paths(name, config)
         if mode.kind == "trains":
             check_new_run(config, name)
+    if uses(name, "weights"):
+        check_pretrained_backbone(config, name)
     check_dataset(config.data, mode.data_splits)
     return name, config
 

@@ -2,8 +2,10 @@
 
 Groups: `run` (the job and where it writes), `data`, `model`, `finetune`
 (the backbone's `FinetuneSpec`), `optim`, and the small groups of single
-modes: `pretrain` (synthetic pre-training), `checkpoint`
-(eval/export/predict/analyze), `export`, `predict`, `analysis`. Every field
+modes: `pretrain` (synthetic pre-training), `pretraining` (Standard / BCPT
+pre-training on a fold, `svf_tf.config.pretraining`), `prior_evaluation`
+(`--mode=eval_prior`), `checkpoint` (eval/export/predict/analyze), `export`,
+`predict`, `analysis`. Every field
 is a setting (`svf_tf.config.settings`): its declaration is the one
 definition of the command-line flag of the same name (`svf_tf.config.flags`
 defines them from it), so flag and field cannot disagree in type, default,
@@ -32,6 +34,8 @@ import os
 from svf_tf.config import method_defaults
 from svf_tf.config.finetune import FinetuneSettings
 from svf_tf.config.finetune_spec import FinetuneSpec
+from svf_tf.config.pretraining import PretrainingConfig
+from svf_tf.config.prior_evaluation import PriorEvaluationConfig
 from svf_tf.config.settings import bins as bins_setting
 from svf_tf.config.settings import (
     boolean,
@@ -73,6 +77,8 @@ def _scale_range(value):
 DEFAULT_WORK_DIR = "runs/{dataset}_{backbone}_{method}_{finetune}_{shot}shot_fold{fold}"
 BASE_WORK_DIR = "runs/{dataset}_{backbone}_base_fold{fold}"
 PRETRAIN_WORK_DIR = "runs/pretrain_synthetic_{backbone}"
+PRETRAINING_WORK_DIR = "runs/{dataset}_{backbone}_{pretrain}_pretrain_fold{fold}"
+PRIOR_WORK_DIR = "runs/{dataset}_{backbone}_prior_{shot}shot_fold{fold}"
 
 
 def _object_setattr(instance, name, value):
@@ -88,18 +94,22 @@ class RunConfig:
         "demo", MODES,
         "The job: demo (default): a frozen backbone vs SVF on the built-in synthetic dataset, "
         "about an hour on 2 CPU cores; train: episodic meta-training; train_base: BAM's "
-        "stage-1 PSPNet on the base classes; pretrain_synthetic: pre-train a backbone on the "
-        "synthetic corpus, the offline stand-in for ImageNet; eval: a checkpoint on the saved "
-        "test episodes; export: merge SVF and write a SavedModel; predict: segment a query "
-        "image given supports and masks; analyze: figures of finished runs (singular-value "
-        "change, U-subspace cue maps, mIoU curves, predictions). A config's flagfile sets the "
-        "job it is the recipe of.")
+        "stage-1 PSPNet on the base classes; pretrain: Standard or BCPT pre-training of the "
+        "backbone on the fold's base classes (--pretrain); pretrain_synthetic: pre-train a "
+        "backbone on the synthetic corpus, the offline stand-in for ImageNet; eval: a "
+        "checkpoint on the saved test episodes; eval_prior: a backbone alone, by PFENet's "
+        "prior thresholded, on the saved test episodes; export: merge SVF and write a "
+        "SavedModel; predict: segment a query image given supports and masks; analyze: "
+        "figures of finished runs (singular-value change, U-subspace cue maps, mIoU curves, "
+        "predictions). A config's flagfile sets the job it is the recipe of.")
     work_dir: str = text(DEFAULT_WORK_DIR, "The run directory (run.json, flags.txt, "
                          "checkpoints, summaries). {name} placeholders are replaced by the "
                          "values of the settings of that name, so each config names its own "
                          "directory per fold, e.g. runs/pascal_r50_1shot_fold{fold}. Default: "
                          "named after the experiment (the demo: runs/demo; --mode=train_base: "
-                         f"{BASE_WORK_DIR}; --mode=pretrain_synthetic: {PRETRAIN_WORK_DIR}).",
+                         f"{BASE_WORK_DIR}; --mode=pretrain: {PRETRAINING_WORK_DIR}; "
+                         f"--mode=pretrain_synthetic: {PRETRAIN_WORK_DIR}; --mode=eval_prior: "
+                         f"{PRIOR_WORK_DIR}).",
                          optional=False)
     strategy: str = choice("mirrored", DISTRIBUTION_STRATEGIES,
                            "mirrored: all local GPUs (or the CPU); multi_worker: "
@@ -393,6 +403,8 @@ class ExperimentConfig:
     finetune: FinetuneSpec = group(FinetuneSpec, FinetuneSettings, mode="svf")
     optim: OptimConfig = group(OptimConfig)
     pretrain: PretrainConfig = group(PretrainConfig)
+    pretraining: PretrainingConfig = group(PretrainingConfig)
+    prior_evaluation: PriorEvaluationConfig = group(PriorEvaluationConfig)
     checkpoint: CheckpointConfig = group(CheckpointConfig)
     export: ExportConfig = group(ExportConfig)
     predict: PredictConfig = group(PredictConfig)

@@ -12,7 +12,13 @@ is taken from them.
 import dataclasses
 from collections.abc import Callable
 
-from svf_tf.config.experiment import BASE_WORK_DIR, PRETRAIN_WORK_DIR, SETTINGS
+from svf_tf.config.experiment import (
+    BASE_WORK_DIR,
+    PRETRAIN_WORK_DIR,
+    PRETRAINING_WORK_DIR,
+    PRIOR_WORK_DIR,
+    SETTINGS,
+)
 
 # Sizes chosen so that the few-shot heads learn, measured on 2 CPU cores with the
 # synthetic pre-trained ResNet-50 (frozen backbone, batch 8, lr 0.05, 100 test
@@ -79,6 +85,12 @@ EXPERIMENT = ("run", "data", "model", "finetune", "optim")
 _NOT_EPISODES = "BAM's stage 1 trains and validates on whole images, not episodes"
 _NOT_A_HEAD = "BAM's stage 1 is a PSPNet, without a few-shot head"
 _ONLY_STAGE1 = "only --mode=train_base validates on a number of images"
+#: What BAM's stage 1 and the pre-training built on it do not read.
+_STAGE1_UNUSED = {"data.shot": _NOT_EPISODES, "data.filter_novel": _NOT_EPISODES,
+                  "data.test_episodes": _NOT_EPISODES, "data.eval_seeds": _NOT_EPISODES,
+                  "data.episodes_dir": _NOT_EPISODES, "model.kshot_reduce": _NOT_A_HEAD,
+                  "model.train_down_query": _NOT_A_HEAD, "model.pyramid_bins": _NOT_A_HEAD}
+_PRIOR_ONLY_TESTS = "the prior is evaluated on the saved test episodes; nothing trains"
 _SYNTHETIC = "the demo trains on the built-in synthetic dataset; run a config for a real one"
 
 
@@ -98,7 +110,8 @@ class Mode:
             built.
         kind: "trains" (creates or resumes a run: run.json, flags.txt, the
             lock), "reads_run" (rebuilds a recorded run's model from its
-            run.json) or "demo".
+            run.json), "evaluates" (builds what it scores from the flags and
+            writes its report into --work_dir) or "demo".
     """
 
     function: str
@@ -128,13 +141,16 @@ MODES = {
         "svf_tf.cli.train:train_base_mode",
         "BAM's stage 1: a PSPNet on the fold's base classes (BAM train_base.py)",
         ("run", "data", "model", "optim"),
-        unused={"data.shot": _NOT_EPISODES, "data.filter_novel": _NOT_EPISODES,
-                "data.test_episodes": _NOT_EPISODES, "data.eval_seeds": _NOT_EPISODES,
-                "data.episodes_dir": _NOT_EPISODES,
-                "model.base_learner": "stage 1 writes the base learner",
-                "model.kshot_reduce": _NOT_A_HEAD, "model.train_down_query": _NOT_A_HEAD,
-                "model.pyramid_bins": _NOT_A_HEAD},
+        unused={**_STAGE1_UNUSED, "model.base_learner": "stage 1 writes the base learner"},
         defaults=lambda values: {"method": "bam", "work_dir": BASE_WORK_DIR},
+        data_splits=("train", "val")),
+    "pretrain": Mode(
+        "svf_tf.cli.pretrain:pretrain_mode",
+        "Standard or BCPT pre-training of the backbone on the fold's base classes (BCPT "
+        "paper Sec. 2; Standard is BAM's stage 1)",
+        ("run", "data", "model", "optim", "pretraining"),
+        unused={**_STAGE1_UNUSED, "model.base_learner": "pre-training writes a backbone"},
+        defaults=lambda values: {"method": "bam", "work_dir": PRETRAINING_WORK_DIR},
         data_splits=("train", "val")),
     "pretrain_synthetic": Mode(
         "svf_tf.cli.pretrain:pretrain_synthetic_mode",
@@ -148,6 +164,17 @@ MODES = {
         "svf_tf.cli.evaluate:eval_mode", "a checkpoint on the saved test episodes",
         (*EXPERIMENT, "checkpoint"), unused={"data.val_images": _ONLY_STAGE1},
         data_splits=("val",), kind="reads_run"),
+    "eval_prior": Mode(
+        "svf_tf.cli.eval_prior:eval_prior_mode",
+        "a backbone without a head: PFENet's prior thresholded, on the saved test episodes "
+        "(BCPT paper Table 2)",
+        ("run.mode", "run.work_dir", "run.seed", "data", "model.backbone", "model.stem",
+         "model.dilation", "model.vgg_batch_norm", "model.weights", "model.partial_weights",
+         "prior_evaluation"),
+        unused={"data.train_list": _PRIOR_ONLY_TESTS, "data.train_size": _PRIOR_ONLY_TESTS,
+                "data.scale_range": _PRIOR_ONLY_TESTS, "data.val_images": _ONLY_STAGE1},
+        defaults=lambda values: {"method": "bam", "work_dir": PRIOR_WORK_DIR},
+        data_splits=("val",), kind="evaluates"),
     "export": Mode(
         "svf_tf.cli.export:export_mode", "a checkpoint, SVF merged, as a SavedModel",
         (*EXPERIMENT, "checkpoint", "export"), unused={"data.val_images": _ONLY_STAGE1},
@@ -169,7 +196,8 @@ MODES = {
 _GROUP_USERS = {"checkpoint": "eval, export, predict and analyze", "export": "export",
                 "predict": "predict", "analysis": "analyze",
                 "finetune": "demo, train, eval, export, predict and analyze",
-                "pretrain": "pretrain_synthetic"}
+                "pretrain": "pretrain_synthetic", "pretraining": "pretrain",
+                "prior_evaluation": "eval_prior"}
 #: Why synthetic pre-training reads none of a group's other settings.
 _NOT_PRETRAINING = {
     "data": "pre-training draws its own synthetic corpus, not a dataset",
@@ -194,8 +222,10 @@ def unused_reason(name, flag):
     key = f"{spec.group}.{spec.field}"
     if key in mode.unused:
         return mode.unused[key]
-    if name == "train_base" and spec.group == "finetune":
+    if name in ("train_base", "pretrain") and spec.group == "finetune":
         return "stage 1 trains the whole backbone (BAM train_base.py)"
+    if name == "eval_prior" and spec.group in ("run", "model", "finetune", "optim"):
+        return "eval_prior scores a backbone alone: nothing trains and no head is built"
     if name == "pretrain_synthetic" and spec.group in _NOT_PRETRAINING:
         return _NOT_PRETRAINING[spec.group]
     return f"it is read by --mode={_GROUP_USERS.get(spec.group, spec.group)}"

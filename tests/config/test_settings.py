@@ -236,8 +236,9 @@ def test_bad_values_are_one_line_naming_the_flag(capsys, monkeypatch):
     for args, line in ((["--fold=4"], "error: --fold=4 is not accepted: give an integer in "
                                       "[0, 3]."),
                        (["--mode=svf_demo"], "error: --mode=svf_demo is not accepted: give one "
-                                             "of demo, train, train_base, pretrain_synthetic, "
-                                             "eval, export, predict, analyze."),
+                                             "of demo, train, train_base, pretrain, "
+                                             "pretrain_synthetic, eval, eval_prior, export, "
+                                             "predict, analyze."),
                        (["--nosuchflag"], "error: Unknown command line flag 'nosuchflag'")):
         with pytest.raises(SystemExit) as info:
             errors.parse_flags(["main.py", *args])
