@@ -25,6 +25,7 @@ _EXPORTS = {
     "apply_svf": "svf_tf.surgery",
     "load_svf_weights": "svf_tf.surgery",
     "merge_svf": "svf_tf.surgery",
+    "read_adapter_header": "svf_tf.surgery",
     "save_svf_weights": "svf_tf.surgery",
     "svf_summary": "svf_tf.surgery",
 }

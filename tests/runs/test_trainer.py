@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import svf_tf
 from svf_tf.cli.evaluate import evaluate_checkpoint
 from svf_tf.cli.export import export_checkpoint
 from svf_tf.cli.predict import predict_episode
@@ -46,7 +47,9 @@ def test_run_writes_summary_checkpoints_adapter_and_tensorboard(trained_run):
     on_disk = json.loads(open(os.path.join(config.run_dir, "summary.json")).read())
     assert on_disk["best_miou"] == summary["best_miou"]
     assert on_disk["conventions"]["episodes"] == 6
-    assert os.path.isfile(os.path.join(config.run_dir, "best", "adapter.svf.npz"))
+    header = svf_tf.read_adapter_header(os.path.join(config.run_dir, "best", "adapter.svf.npz"))
+    assert header["settings"]["fold"] == config.data.fold
+    assert header["settings"]["run_dir"] == os.path.abspath(config.run_dir)
     assert os.listdir(os.path.join(config.run_dir, "tensorboard"))
     for record in summary["history"]:
         assert np.isfinite(record["loss"]) and 0.0 <= record["miou"] <= 1.0
