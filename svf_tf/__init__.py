@@ -22,11 +22,17 @@ _EXPORTS = {
     "SVFConv2D": "svf_tf.layers",
     "SVFDense": "svf_tf.layers",
     "SVFSummary": "svf_tf.surgery",
+    "active_adapter": "svf_tf.surgery",
+    "add_adapter": "svf_tf.surgery",
     "apply_svf": "svf_tf.surgery",
+    "delete_adapter": "svf_tf.surgery",
+    "disable_adapter": "svf_tf.surgery",
+    "list_adapters": "svf_tf.surgery",
     "load_svf_weights": "svf_tf.surgery",
     "merge_svf": "svf_tf.surgery",
     "read_adapter_header": "svf_tf.surgery",
     "save_svf_weights": "svf_tf.surgery",
+    "set_adapter": "svf_tf.surgery",
     "svf_summary": "svf_tf.surgery",
 }
 

@@ -1,10 +1,19 @@
-"""Model-level SVF: apply, merge, adapter files, summary."""
+"""Model-level SVF: apply, merge, named adapters, adapter files, summary."""
 
 from svf_tf.surgery.adapter_format import read_adapter_header
+from svf_tf.surgery.adapters import (
+    active_adapter,
+    add_adapter,
+    delete_adapter,
+    disable_adapter,
+    list_adapters,
+    set_adapter,
+)
 from svf_tf.surgery.apply_svf import apply_svf
 from svf_tf.surgery.merge_svf import merge_svf
 from svf_tf.surgery.svf_summary import SVFSummary, svf_summary
 from svf_tf.surgery.svf_weights import load_svf_weights, save_svf_weights
 
-__all__ = ["SVFSummary", "apply_svf", "load_svf_weights", "merge_svf", "read_adapter_header",
-           "save_svf_weights", "svf_summary"]
+__all__ = ["SVFSummary", "active_adapter", "add_adapter", "apply_svf", "delete_adapter",
+           "disable_adapter", "list_adapters", "load_svf_weights", "merge_svf",
+           "read_adapter_header", "save_svf_weights", "set_adapter", "svf_summary"]

@@ -15,18 +15,9 @@ import numpy as np
 from keras import ops
 
 from svf_tf.atomic_files import write_file_atomically
-from svf_tf.layers.svf_factorization import SVFFactorization, fingerprints_match
+from svf_tf.layers.svf_factorization import fingerprints_match
 from svf_tf.surgery.adapter_format import adapter_bytes, creation_record, read_adapter
-from svf_tf.surgery.layer_paths import iter_layers
-
-
-def _svf_layers(model):
-    layers = [(path, layer) for path, layer in iter_layers(model)
-              if isinstance(layer, SVFFactorization)]
-    if not layers:
-        raise ValueError(
-            f"Model '{model.name}' has no SVF layers; apply svf_tf.apply_svf first.")
-    return layers
+from svf_tf.surgery.adapters import add_adapter, list_adapters, svf_layers
 
 
 def _describe(path, layer):
@@ -40,11 +31,11 @@ def _describe(path, layer):
         "rank_multiple": int(layer.rank_multiple),
         "compute": layer.compute,
         "fingerprint": [float(x) for x in ops.convert_to_numpy(layer.svf_base_fingerprint)],
-        "variables": {v.name: list(v.shape) for v in layer.svf_trainable_variables},
+        "variables": {v.name: list(v.shape) for v in layer._svf_adapted_variables()},
     }
 
 
-def save_svf_weights(model, path, *, settings=None):
+def save_svf_weights(model, path, *, adapter=None, settings=None):
     """Writes the trainable SVF factors of `model` to an adapter file.
 
     The file is written whole or not at all (`svf_tf.atomic_files`): a full
@@ -53,6 +44,8 @@ def save_svf_weights(model, path, *, settings=None):
     Args:
         model: a Keras model (or layer) containing SVF layers, at any depth.
         path: destination, ending in ".npz" (".svf.npz" is the convention).
+        adapter: the named adapter to write (`svf_tf.add_adapter`); None
+            writes the factors the model computes with now.
         settings: optional JSON-serialisable dict kept in the header as the
             adapter's creation settings (e.g. dataset, fold, shot, run name).
 
@@ -66,13 +59,20 @@ def save_svf_weights(model, path, *, settings=None):
     path = os.fspath(path)
     if not path.endswith(".npz"):
         raise ValueError(f"Adapter path {path!r} must end in '.npz' (e.g. 'model.svf.npz').")
-    header = {"adapter": None, "created_by": creation_record(), "settings": settings or {},
-              "layers": []}
+    layers = svf_layers(model)
+    if adapter is not None and adapter not in list_adapters(model):
+        raise ValueError(
+            f"save_svf_weights({path!r}): model '{model.name}' has no adapter {adapter!r} (it "
+            f"has {list_adapters(model)}).")
+    header = {"adapter": adapter if adapter is not None else layers[0][1].active_adapter,
+              "created_by": creation_record(), "settings": settings or {}, "layers": []}
     arrays = {}
-    for i, (layer_path, layer) in enumerate(_svf_layers(model)):
+    for i, (layer_path, layer) in enumerate(layers):
         header["layers"].append(_describe(layer_path, layer))
-        for variable in layer.svf_trainable_variables:
-            arrays[f"{i}__{variable.name}"] = ops.convert_to_numpy(variable)
+        values = (layer.adapter_values(adapter) if adapter is not None else
+                  {v.name: ops.convert_to_numpy(v) for v in layer._svf_adapted_variables()})
+        for name, value in values.items():
+            arrays[f"{i}__{name}"] = value
     try:
         data = adapter_bytes(header, arrays)
     except TypeError as error:
@@ -129,7 +129,7 @@ def _checked_value(path, arrays, key, layer_path, variable):
     return value
 
 
-def load_svf_weights(model, path):
+def load_svf_weights(model, path, *, adapter=None):
     """Loads an adapter written by `save_svf_weights` into `model`.
 
     The model must have the same SVF layers (same paths, kernel shapes, rank
@@ -141,7 +141,10 @@ def load_svf_weights(model, path):
 
     Args:
         model: the target model.
-        path: an adapter `.npz` file.
+        path: an adapter `.npz` file (any format version).
+        adapter: load into this named adapter (added if the model lacks it;
+            the model's active adapter is not changed). None loads into the
+            factors the model computes with now (its active adapter).
 
     Returns:
         The number of arrays loaded.
@@ -156,11 +159,16 @@ def load_svf_weights(model, path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Adapter file {path!r} does not exist.")
     header, arrays = read_adapter(path)
+    names = list_adapters(model)
+    if adapter is None and names and svf_layers(model)[0][1].active_adapter is None:
+        raise ValueError(
+            f"load_svf_weights({path!r}): model '{model.name}' has adapters {names} but none "
+            "is active; name one: load_svf_weights(model, path, adapter='name').")
     entries = {entry["path"]: (i, entry) for i, entry in enumerate(header["layers"])}
     assignments = []
     # One pass in the model's layer order, so the error names the first layer
     # that differs, whatever the reason.
-    for layer_path, layer in _svf_layers(model):
+    for layer_path, layer in svf_layers(model):
         if layer_path not in entries:
             raise ValueError(
                 f"Adapter {path!r} does not fit the model: its SVF layer '{layer_path}' is "
@@ -173,17 +181,25 @@ def load_svf_weights(model, path):
                 f"Adapter {path!r} does not fit the model at layer '{layer_path}': "
                 f"{reason}.")
         variables = {v.name: v for v in layer._svf_variables()}
+        values = {}
         for name in entry["variables"]:
             if name not in variables:
                 raise ValueError(
                     f"Adapter {path!r}, layer '{layer_path}': it stores {name!r}, which this "
                     f"layer does not have (it has {sorted(variables)}).")
-            value = _checked_value(path, arrays, f"{i}__{name}", layer_path, variables[name])
-            assignments.append((variables[name], value))
+            values[name] = _checked_value(path, arrays, f"{i}__{name}", layer_path,
+                                          variables[name])
+        assignments.append((layer, values))
     if entries:
         raise ValueError(
             f"Adapter {path!r} does not fit the model: layer '{next(iter(entries))}' is not "
             "an SVF layer of the model; apply_svf with the filters it was trained with.")
-    for variable, value in assignments:
-        variable.assign(value)
-    return len(assignments)
+    if adapter is not None and adapter not in names:
+        add_adapter(model, adapter)
+    for layer, values in assignments:
+        if adapter is not None:
+            layer.set_adapter_values(adapter, values)
+        else:
+            for name, value in values.items():
+                getattr(layer, name).assign(value)
+    return sum(len(values) for _, values in assignments)
