@@ -6,7 +6,10 @@ from svf_tf.surgery.adapters import (
     add_adapter,
     delete_adapter,
     disable_adapter,
+    freeze_adapter_mixing,
+    learn_adapter_mixing,
     list_adapters,
+    mix_adapters,
     set_adapter,
 )
 from svf_tf.surgery.apply_svf import apply_svf
@@ -15,5 +18,6 @@ from svf_tf.surgery.svf_summary import SVFSummary, svf_summary
 from svf_tf.surgery.svf_weights import load_svf_weights, save_svf_weights
 
 __all__ = ["SVFSummary", "active_adapter", "add_adapter", "apply_svf", "delete_adapter",
-           "disable_adapter", "list_adapters", "load_svf_weights", "merge_svf",
+           "disable_adapter", "freeze_adapter_mixing", "learn_adapter_mixing", "list_adapters",
+           "load_svf_weights", "merge_svf", "mix_adapters",
            "read_adapter_header", "save_svf_weights", "set_adapter", "svf_summary"]

@@ -12,7 +12,10 @@ svf_tf.add_adapter(svf_model, "fold1")
 svf_tf.set_adapter(svf_model, "fold0")   # train: only fold0's singular values move
 svf_tf.set_adapter(svf_model, "fold1")   # switch: no rebuild, no retrace
 svf_tf.disable_adapter(svf_model)        # the base model's outputs
+svf_tf.mix_adapters(svf_model, {"fold0": 0.5, "fold1": 0.5}, "half")
 ```
+How mixes are formed (linear in S, or in log S for the exp parametrization):
+`svf_tf.layers.svf_adapter_mixing`.
 """
 
 from svf_tf.layers.svf_factorization import SVFFactorization
@@ -94,3 +97,54 @@ def delete_adapter(model, name):
     _known(model, name, "delete_adapter")
     for _, layer in svf_layers(model):
         layer.delete_adapter(name)
+
+
+def mix_adapters(model, weights, name):
+    """Adds adapter `name`, the mix sum_k w_k of adapters `weights` ({name: w_k}).
+
+    Linear in S for parametrization "direct", in s' (log S) for "exp"; weights
+    {"a": 1, "b": 0} give adapter "a" exactly. The mix is not made active.
+    Only for SVF layers that train S alone (adapters then share U and V).
+    """
+    for adapter in weights if isinstance(weights, dict) else ():
+        _known(model, adapter, "mix_adapters")
+    layers = svf_layers(model)
+    for _, layer in layers:  # every check first: all layers or none
+        layer.check_can_mix(weights)
+        layer.check_can_add_adapter(name)
+    mixes = [layer.mixed_adapter_values(weights) for _, layer in layers]
+    for (_, layer), values in zip(layers, mixes, strict=True):
+        layer.add_adapter(name)
+        layer.set_adapter_values(name, values)
+
+
+def learn_adapter_mixing(model, names, initial_weights=None):
+    """Trains K mixing weights per SVF layer over adapters `names`, all else frozen.
+
+    Transformer-squared's few-shot adaptation by gradient descent: each layer
+    computes with sum_k w_k adapter_k and only its `svf_mix_weights` (K
+    values) train. Returns those variables, one per layer. End it with
+    `freeze_adapter_mixing`.
+    """
+    for adapter in names:
+        _known(model, adapter, "learn_adapter_mixing")
+    layers = svf_layers(model)
+    weights = dict.fromkeys(names, 1.0)
+    for _, layer in layers:
+        layer.check_can_mix(weights, "learn_adapter_mixing")
+    for _, layer in layers:
+        layer.learn_adapter_mixing(names, initial_weights)
+    return [layer.svf_mix_weights for _, layer in layers]
+
+
+def freeze_adapter_mixing(model, name):
+    """Stores every layer's learned mix as adapter `name` and makes it active."""
+    layers = svf_layers(model)
+    for _, layer in layers:
+        if not layer.mixing_adapters:
+            raise ValueError(
+                f"freeze_adapter_mixing: layer '{layer.name}' of '{model.name}' is not "
+                "learning a mix; call svf_tf.learn_adapter_mixing first.")
+        layer.check_can_add_adapter(name)
+    for _, layer in layers:
+        layer.freeze_adapter_mixing(name)
