@@ -37,6 +37,7 @@ _EXPORTS = {
     "save_svf_weights": "svf_tf.surgery",
     "set_adapter": "svf_tf.surgery",
     "svf_summary": "svf_tf.surgery",
+    "unmerge_svf": "svf_tf.surgery",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -8,7 +8,9 @@ Version 2 (written since svf_tf 0.1.0's named adapters) is a zip archive with
   caller's creation settings, e.g. a run identity}, "layers": [entry, ...]}`,
   one entry per SVF layer: its path, class, kernel shape, rank, SVF options
   (trainable_factors, parametrization, rank_multiple, compute), the base
-  fingerprint and `variables` ({name: shape} of the arrays it stores);
+  fingerprint, `variables` ({name: shape} of the trained arrays it stores)
+  and, for the exp parametrization, `frozen` ({"svf_s0": shape}: S0, which
+  `unmerge_svf` needs to rebuild the base);
 - one `.npy` member per stored array, named `<layer index>__<variable name>`.
 
 Version 1 (`svf_tf.adapter.v1`) kept the header as a NumPy string array named

@@ -73,6 +73,10 @@ def save_svf_weights(model, path, *, adapter=None, settings=None):
                   {v.name: ops.convert_to_numpy(v) for v in layer._svf_adapted_variables()})
         for name, value in values.items():
             arrays[f"{i}__{name}"] = value
+        if layer.parametrization == "exp":
+            # S0 (R floats), so that unmerge_svf can rebuild the base from a merged model.
+            header["layers"][-1]["frozen"] = {"svf_s0": [int(layer.svf_rank)]}
+            arrays[f"{i}__svf_s0"] = ops.convert_to_numpy(layer.svf_s0)
     try:
         data = adapter_bytes(header, arrays)
     except TypeError as error:
