@@ -30,6 +30,12 @@ from keras import ops
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
+def _copy(variable):
+    # A new buffer: under JAX, assigning one variable's array to another would
+    # make both hold the same buffer, which a jitted train step donates twice.
+    return ops.copy(ops.convert_to_tensor(variable))
+
+
 def check_adapter_name(name, owner="add_adapter"):
     """Raises a one-line ValueError unless `name` is a usable adapter name."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
@@ -128,11 +134,11 @@ class SVFAdapterSlots:
         state = self._svf_adapter_state
         if state.active is not None:
             for variable in self._svf_adapted_variables():
-                state.adapters[state.active][variable.name].assign(variable)
+                state.adapters[state.active][variable.name].assign(_copy(variable))
 
     def _assign_active(self, source, trainable):
         for variable in self._svf_adapted_variables():
-            variable.assign(source[variable.name])
+            variable.assign(_copy(source[variable.name]))
             variable.trainable = trainable
 
     def base_matches_fingerprint(self):

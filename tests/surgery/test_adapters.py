@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 import svf_tf
+from tests.helpers import tensorflow_only
 from tests.surgery.test_svf_weights import X, base_model
 
 
@@ -44,6 +45,7 @@ def test_switching_gives_the_separately_built_models(two_adapters):
     np.testing.assert_allclose(model(X), base(X), rtol=1e-5, atol=1e-5)
 
 
+@tensorflow_only
 def test_switching_does_not_retrace_a_compiled_function(two_adapters):
     _, separate, model = two_adapters
     svf_tf.set_adapter(model, "a")
@@ -64,13 +66,10 @@ def test_training_moves_only_the_active_adapter(two_adapters):
     before = {name: [layer.adapter_values(name)["svf_s"]
                      for _, layer in svf_tf.surgery.adapters.svf_layers(model)]
               for name in ("a", "b")}
-    optimizer = keras.optimizers.SGD(0.1)
-    # Every SVF-trainable variable (the plain stem conv also trains).
-    trained = [v for v in model.trainable_variables if v.name.startswith("svf_")]
-    assert [v.name for v in trained] == ["svf_s", "svf_s"]
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_mean(tf.square(model(X)))
-    optimizer.apply(tape.gradient(loss, trained), trained)
+    model.get_layer("stem").trainable = False  # only SVF factors train
+    assert [v.name for v in model.trainable_variables] == ["svf_s", "svf_s"]
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")  # any backend
+    model.train_on_batch(X, np.zeros(keras.ops.shape(model(X)), np.float32))
     for i, (_, layer) in enumerate(svf_tf.surgery.adapters.svf_layers(model)):
         assert not np.allclose(layer.adapter_values("a")["svf_s"], before["a"][i])
         np.testing.assert_array_equal(layer.adapter_values("b")["svf_s"], before["b"][i])
