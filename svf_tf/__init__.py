@@ -7,6 +7,9 @@ The SVF layer library works on any Keras model:
     print(svf_tf.svf_summary(svf_model))
     svf_tf.save_svf_weights(svf_model, "adapter.svf.npz")
     plain = svf_tf.merge_svf(svf_model)
+    svf_tf.add_adapter(svf_model, "a"); svf_tf.set_adapter(svf_model, "a")  # named adapters
+
+Adapters (switching, mixing, files, unmerge): docs/adapters.md.
 
 Where each concept lives: docs/architecture.md (one line per folder).
 
