@@ -7,6 +7,9 @@ The SVF layer library works on any Keras model:
     print(svf_tf.svf_summary(svf_model))
     svf_tf.save_svf_weights(svf_model, "adapter.svf.npz")
     plain = svf_tf.merge_svf(svf_model)
+    svf_tf.add_adapter(svf_model, "a"); svf_tf.set_adapter(svf_model, "a")  # named adapters
+
+Adapters (switching, mixing, files, unmerge): docs/adapters.md.
 
 Where each concept lives: docs/architecture.md (one line per folder).
 
@@ -22,11 +25,22 @@ _EXPORTS = {
     "SVFConv2D": "svf_tf.layers",
     "SVFDense": "svf_tf.layers",
     "SVFSummary": "svf_tf.surgery",
+    "active_adapter": "svf_tf.surgery",
+    "add_adapter": "svf_tf.surgery",
     "apply_svf": "svf_tf.surgery",
+    "delete_adapter": "svf_tf.surgery",
+    "disable_adapter": "svf_tf.surgery",
+    "freeze_adapter_mixing": "svf_tf.surgery",
+    "learn_adapter_mixing": "svf_tf.surgery",
+    "list_adapters": "svf_tf.surgery",
     "load_svf_weights": "svf_tf.surgery",
     "merge_svf": "svf_tf.surgery",
+    "mix_adapters": "svf_tf.surgery",
+    "read_adapter_header": "svf_tf.surgery",
     "save_svf_weights": "svf_tf.surgery",
+    "set_adapter": "svf_tf.surgery",
     "svf_summary": "svf_tf.surgery",
+    "unmerge_svf": "svf_tf.surgery",
 }
 
 __all__ = sorted(_EXPORTS)

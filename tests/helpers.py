@@ -10,7 +10,15 @@ import tempfile
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
+
+# Tests that drive TensorFlow itself (GradientTape, tf.function, tf.distribute,
+# SavedModel); the rest of tests/layers and tests/surgery also runs under JAX
+# (tests/test_backends.py).
+tensorflow_only = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="uses TensorFlow directly (GradientTape, tf.function, tf.distribute, SavedModel)")
 
 
 def assert_config_round_trip(layer):

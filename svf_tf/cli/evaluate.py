@@ -24,15 +24,17 @@ def format_report(result):
     return "\n".join(lines)
 
 
-def evaluate_checkpoint(config, checkpoint_path=None, log=print):
+def evaluate_checkpoint(config, checkpoint_path=None, log=print, adapters=()):
     """Evaluates a checkpoint (default: the run's best) on every seed of `config.data.eval_seeds`.
+
+    `adapters`: at most one adapter file, loaded over the checkpoint's SVF layers.
 
     Returns:
         A dict with per-seed reports, their mean/std summary and the
         evaluation conventions; also written to `<work_dir>/eval.json`.
     """
     task = FewShotTask(config, log)
-    model, restored = restore_model(task, checkpoint_path)
+    model, restored = restore_model(task, checkpoint_path, adapters)
     predict = task.make_predict_fn(model)
     reports, files = [], []
     for seed in config.data.eval_seeds:
@@ -42,6 +44,7 @@ def evaluate_checkpoint(config, checkpoint_path=None, log=print):
         files.append(episode_file)
     result = {
         "checkpoint": restored,
+        "adapter": list(adapters),
         "seeds": list(config.data.eval_seeds),
         "reports": reports,
         "summary": summarize_seeds(reports),
@@ -64,4 +67,5 @@ def evaluate_checkpoint(config, checkpoint_path=None, log=print):
 
 def eval_mode(config, log=print):
     """`--mode=eval` (svf_tf/cli/main.py): `--checkpoint` or the run's best."""
-    return evaluate_checkpoint(config, config.checkpoint.checkpoint, log)
+    return evaluate_checkpoint(config, config.checkpoint.checkpoint, log,
+                               config.checkpoint.adapter)

@@ -47,8 +47,10 @@ def prepare_episode(query_path, support_paths, mask_paths, class_id, size):
 
 
 def predict_episode(config, query_path, support_paths, mask_paths, class_id=1,
-                    checkpoint_path=None, output_dir=None, log=print):
+                    checkpoint_path=None, output_dir=None, log=print, adapters=()):
     """Writes `<name>_mask.png` (0/255) and `<name>_overlay.png` for the query.
+
+    `adapters`: at most one adapter file, loaded over the checkpoint's SVF layers.
 
     Returns:
         (mask path, overlay path).
@@ -59,7 +61,7 @@ def predict_episode(config, query_path, support_paths, mask_paths, class_id=1,
             f"{config_shot} support image(s) given but the model is {config.data.shot}-shot; "
             f"pass --shot={config_shot} with a checkpoint trained for it.")
     task = FewShotTask(config, log)  # no dataset is read to predict
-    model, _ = restore_model(task, checkpoint_path)
+    model, _ = restore_model(task, checkpoint_path, adapters)
     query, supports, masks, original = prepare_episode(query_path, support_paths, mask_paths,
                                                        class_id, config.data.test_size)
     logits = task.make_predict_fn(model)(tf.constant(query), tf.constant(supports),
@@ -93,4 +95,5 @@ def predict_mode(config, log=print):
         raise ValueError("--mode=predict needs --query, --supports and --support_masks.")
     return predict_episode(config, options.query, options.supports, options.support_masks,
                            class_id=options.class_id,
-                           checkpoint_path=config.checkpoint.checkpoint, log=log)
+                           checkpoint_path=config.checkpoint.checkpoint, log=log,
+                           adapters=config.checkpoint.adapter)

@@ -311,10 +311,14 @@ class PretrainConfig:
 
 @dataclasses.dataclass(frozen=True)
 class CheckpointConfig:
-    """eval, export, predict: which checkpoint to restore."""
+    """eval, export, predict: which checkpoint to restore, and adapters to load over it."""
 
     checkpoint: str | None = text(None, "Checkpoint to evaluate / export / predict with; "
                                   "default the best one in --work_dir.")
+    adapter: tuple = text_list((), "SVF adapter file(s) (save_svf_weights, e.g. a run's "
+                               "best/adapter.svf.npz) loaded over the checkpoint's SVF layers: "
+                               "one for eval and predict; export writes one serving signature "
+                               "per file into one SavedModel.")
 
     def __post_init__(self):
         validate_fields(self)

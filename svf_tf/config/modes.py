@@ -188,16 +188,13 @@ MODES = {
         "svf_tf.cli.analyze:analyze_mode",
         "figures of finished runs: singular-value change, U-subspace cue maps, mIoU curves, "
         "prediction gallery (svf_tf/analysis/)",
-        (*EXPERIMENT, "checkpoint", "analysis"), unused={"data.val_images": _ONLY_STAGE1},
+        (*EXPERIMENT, "checkpoint", "analysis"),
+        unused={"data.val_images": _ONLY_STAGE1,
+                "checkpoint.adapter": "analyze draws the factors the run trained (its "
+                                      "checkpoint), not another adapter's"},
         kind="reads_run"),
 }
 
-#: Why a whole group means nothing in the modes that do not read it.
-_GROUP_USERS = {"checkpoint": "eval, export, predict and analyze", "export": "export",
-                "predict": "predict", "analysis": "analyze",
-                "finetune": "demo, train, eval, export, predict and analyze",
-                "pretrain": "pretrain_synthetic", "pretraining": "pretrain",
-                "prior_evaluation": "eval_prior"}
 #: Why synthetic pre-training reads none of a group's other settings.
 _NOT_PRETRAINING = {
     "data": "pre-training draws its own synthetic corpus, not a dataset",
@@ -228,7 +225,11 @@ def unused_reason(name, flag):
         return "eval_prior scores a backbone alone: nothing trains and no head is built"
     if name == "pretrain_synthetic" and spec.group in _NOT_PRETRAINING:
         return _NOT_PRETRAINING[spec.group]
-    return f"it is read by --mode={_GROUP_USERS.get(spec.group, spec.group)}"
+    readers = [other for other in MODES if uses(other, flag)]
+    if not readers:
+        return "no mode reads it"
+    listed = readers[0] if len(readers) == 1 else f"{', '.join(readers[:-1])} and {readers[-1]}"
+    return f"it is read by --mode={listed}"
 
 
 def mode_settings(name):

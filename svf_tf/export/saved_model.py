@@ -10,6 +10,8 @@ import tensorflow as tf
 
 import svf_tf
 from svf_tf.heads.episode_inputs import CLASS_SLOT, EpisodeInputs
+from svf_tf.runs.restore import adapter_name
+from svf_tf.surgery.adapters import svf_layers
 
 
 def model_shot(model):
@@ -33,7 +35,45 @@ def serving_outputs(outputs):
     return flat
 
 
-def export_fsss_model(model, path):
+def _serving_function(merged):
+    needs_slot = CLASS_SLOT in [t.name for t in merged.inputs]
+
+    def serve(query_image, support_images, support_masks):
+        inputs = [query_image, support_images, support_masks]
+        if needs_slot:
+            inputs.append(tf.zeros(tf.shape(query_image)[:1], tf.int32))
+        return serving_outputs(merged(inputs, training=False))
+
+    return serve
+
+
+def merged_per_adapter(model, adapters):
+    """{endpoint name: merged model}: "serve_<name>" per adapter file, "serve" the first.
+
+    Each file is loaded over `model`'s SVF layers and merged; `model`'s own
+    factors are put back afterwards. The merged models share every layer
+    that is not an SVF layer, so a SavedModel stores those once.
+    """
+    names = [adapter_name(p) for p in adapters]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(
+            f"--adapter: several files are named {repeated[0]!r}; each adapter of one export "
+            "needs its own file name (its serving signature is serve_<file name>).")
+    variables = [v for _, layer in svf_layers(model) for v in layer._svf_adapted_variables()]
+    saved = [keras.ops.convert_to_numpy(v) for v in variables]
+    endpoints = {}
+    try:
+        for name, path in zip(names, adapters, strict=True):
+            svf_tf.load_svf_weights(model, path)
+            endpoints[f"serve_{name}"] = svf_tf.merge_svf(model)
+    finally:
+        for variable, value in zip(variables, saved, strict=True):
+            variable.assign(value)
+    return {"serve": endpoints[f"serve_{names[0]}"], **endpoints}
+
+
+def export_fsss_model(model, path, adapters=()):
     """Writes `model`, SVF layers merged, as a SavedModel with a "serve" signature.
 
     The SVF layers are folded into plain Conv2D (`svf_tf.merge_svf`), so the
@@ -46,30 +86,34 @@ def export_fsss_model(model, path):
     `tf.saved_model.load(path).serve(query, supports, masks)`; svf_tf is not
     needed to load it.
 
+    With `adapters` (adapter files of `model`'s SVF layers), the SavedModel
+    holds one signature per file, `serve_<file name without .svf.npz>`, all
+    with the signature above; "serve" is the first file's. The layers that
+    are not SVF layers are stored once for all of them.
+
     Args:
         model: a model from `build_fsss_model` (SVF or not).
         path: output directory.
+        adapters: adapter files (`save_svf_weights`) to serve side by side.
 
     Returns:
-        The merged Keras model that was exported.
+        The merged Keras model behind the "serve" signature.
     """
     shot = model_shot(model)
-    merged = svf_tf.merge_svf(model)
-    needs_slot = CLASS_SLOT in [t.name for t in merged.inputs]
+    endpoints = (merged_per_adapter(model, list(adapters)) if adapters
+                 else {"serve": svf_tf.merge_svf(model)})
     signature = [
         tf.TensorSpec([None, None, None, 3], tf.float32, name="query_image"),
         tf.TensorSpec([None, shot, None, None, 3], tf.float32, name="support_images"),
         tf.TensorSpec([None, shot, None, None], tf.float32, name="support_masks"),
     ]
-
-    def serve(query_image, support_images, support_masks):
-        inputs = [query_image, support_images, support_masks]
-        if needs_slot:
-            inputs.append(tf.zeros(tf.shape(query_image)[:1], tf.int32))
-        return serving_outputs(merged(inputs, training=False))
-
     archive = keras.export.ExportArchive()
-    archive.track(merged)
-    archive.add_endpoint("serve", serve, input_signature=signature)
+    tracked = []
+    for merged in endpoints.values():
+        if all(merged is not other for other in tracked):
+            archive.track(merged)
+            tracked.append(merged)
+    for name, merged in endpoints.items():
+        archive.add_endpoint(name, _serving_function(merged), input_signature=signature)
     archive.write_out(path, verbose=False)
-    return merged
+    return endpoints["serve"]

@@ -1,6 +1,10 @@
 """Full SVDs of folded kernels, on the host in float64, several at a time.
 
-TensorFlow's CPU SVD kernel runs one decomposition on one core, and the 53
+The backend's own SVD (`keras.ops.svd`) runs on the CPU in float64; where
+the backend has no float64 (JAX without `jax_enable_x64`), NumPy's does the
+work (about 10x slower than TensorFlow's on 2 cores, the same numbers to
+float64 rounding). TensorFlow's CPU SVD kernel runs one decomposition on one
+core, and the 53
 convs of a ResNet-50 take ~9 s one after another on 2 cores. `apply_svf`
 knows every kernel it will decompose before it rebuilds the model, so it
 decomposes them concurrently first (`prefetched_svds`) and the layers built
@@ -13,8 +17,9 @@ import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 # {key: (s, left, right)} while a `prefetched_svds` block is active, else None.
 _PREFETCHED = None
@@ -25,12 +30,25 @@ def _key(matrix):
     return matrix.shape, digest
 
 
+def _backend_has_float64():
+    if keras.backend.backend() != "jax":
+        return True
+    import jax
+
+    return bool(jax.config.read("jax_enable_x64"))
+
+
 def _svd(matrix):
     # On the host in float64: GPU SVDs are slow and float32 ones lose the small
     # singular values (tensorflow/tensorflow issues #13603 and #26842).
-    with tf.device("/CPU:0"):
-        s, left, right = tf.linalg.svd(tf.constant(matrix, tf.float64))
-    return s.numpy(), left.numpy(), right.numpy()
+    if not _backend_has_float64():
+        left, s, right_t = np.linalg.svd(matrix, full_matrices=False)
+        return s, left, right_t.T
+    with keras.device("cpu:0"):
+        left, s, right_t = ops.svd(ops.convert_to_tensor(matrix, "float64"),
+                                   full_matrices=False)
+    return (ops.convert_to_numpy(s), ops.convert_to_numpy(left),
+            ops.convert_to_numpy(right_t).T)
 
 
 def full_svd(matrix):

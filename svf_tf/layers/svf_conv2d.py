@@ -50,6 +50,11 @@ class SVFConv2D(SVFFactorization, keras.layers.Conv2D):
             small matmul) and runs one convolution, like Keras' LoRA: the
             cheaper choice when U or V train, and for inference (or merge
             with `svf_tf.merge_svf`). Both give the same numbers.
+        adapters, active_adapter, mixing_adapters: the names of the layer's
+            named adapters, the one it computes with (None: the base) and
+            those whose mix it is learning; written by `get_config` once
+            `add_adapter` was called, not set by hand
+            (`svf_tf.layers.svf_adapter_slots`, `svf_adapter_mixing`).
 
     Example:
     ```python
@@ -64,13 +69,16 @@ class SVFConv2D(SVFFactorization, keras.layers.Conv2D):
 
     def __init__(self, filters, kernel_size, trainable_factors=DEFAULTS["trainable_factors"],
                  parametrization=DEFAULTS["parametrization"],
-                 rank_multiple=DEFAULTS["rank_multiple"], compute=DEFAULTS["compute"], **kwargs):
+                 rank_multiple=DEFAULTS["rank_multiple"], compute=DEFAULTS["compute"],
+                 adapters=None, active_adapter=None, mixing_adapters=None, **kwargs):
         # The SVF options first: a bad one is named before anything else is built.
         options = check_svf_options(trainable_factors, parametrization, rank_multiple, compute)
         super().__init__(filters, kernel_size, **kwargs)
         self._check_no_kernel_extras(self.name, self.kernel_regularizer, self.kernel_constraint,
                                      self.lora_rank)
-        self._init_svf(*options, default_compute="kernel" if self.groups > 1 else "factored")
+        self._init_svf(*options, default_compute="kernel" if self.groups > 1 else "factored",
+                       adapters=adapters, active_adapter=active_adapter,
+                       mixing_adapters=mixing_adapters)
         if self.compute == "factored" and self.groups != 1:
             raise ValueError(
                 f"SVFConv2D '{self.name}': compute='factored' needs groups=1 (got "
@@ -148,6 +156,7 @@ class SVFConv2D(SVFFactorization, keras.layers.Conv2D):
                 trainable=False, dtype=self.dtype)
         else:
             self.bias = None
+        self._build_svf_adapters()
         self.built = True
 
     def call(self, inputs):

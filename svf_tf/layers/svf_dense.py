@@ -24,8 +24,9 @@ class SVFDense(SVFFactorization, keras.layers.Dense):
 
     Args:
         units, **kwargs: as `keras.layers.Dense`.
-        trainable_factors, parametrization, rank_multiple, compute: as
-            `SVFConv2D`; "factored" (the default) computes ((x V) * S) U^T.
+        trainable_factors, parametrization, rank_multiple, compute, adapters,
+            active_adapter, mixing_adapters: as `SVFConv2D`; "factored" (the
+            default) computes ((x V) * S) U^T.
 
     Example:
     ```python
@@ -39,13 +40,15 @@ class SVFDense(SVFFactorization, keras.layers.Dense):
 
     def __init__(self, units, trainable_factors=DEFAULTS["trainable_factors"],
                  parametrization=DEFAULTS["parametrization"],
-                 rank_multiple=DEFAULTS["rank_multiple"], compute=DEFAULTS["compute"], **kwargs):
+                 rank_multiple=DEFAULTS["rank_multiple"], compute=DEFAULTS["compute"],
+                 adapters=None, active_adapter=None, mixing_adapters=None, **kwargs):
         # The SVF options first: a bad one is named before anything else is built.
         options = check_svf_options(trainable_factors, parametrization, rank_multiple, compute)
         super().__init__(units, **kwargs)
         self._check_no_kernel_extras(self.name, self.kernel_regularizer, self.kernel_constraint,
                                      self.lora_rank)
-        self._init_svf(*options)
+        self._init_svf(*options, adapters=adapters, active_adapter=active_adapter,
+                       mixing_adapters=mixing_adapters)
 
     @classmethod
     def from_dense(cls, dense, **svf_options):
@@ -102,6 +105,7 @@ class SVFDense(SVFFactorization, keras.layers.Dense):
         else:
             self.bias = None
         self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: fan_in})
+        self._build_svf_adapters()
         self.built = True
 
     def call(self, inputs, training=None):

@@ -20,6 +20,7 @@ from keras import ops
 
 from svf_tf.constants import SVF_COMPUTE_MODES, SVF_FACTORS, SVF_PARAMETRIZATIONS
 from svf_tf.layers.parallel_svd import full_svd
+from svf_tf.layers.svf_adapter_mixing import SVFAdapterMixing
 
 FACTORS = SVF_FACTORS
 PARAMETRIZATIONS = SVF_PARAMETRIZATIONS
@@ -174,16 +175,19 @@ def _constant(value):
     return initializer
 
 
-class SVFFactorization:
+class SVFFactorization(SVFAdapterMixing):
     """Mixin: the SVD factors of a layer's kernel as Keras weights.
 
     The host class is a Keras layer with a kernel and an optional `bias`; it
-    calls `_init_svf` in its constructor and `_build_svf` from `build()`, and
-    reads the composed kernel through `svf_folded_kernel()`.
+    calls `_init_svf` in its constructor, `_build_svf` from `build()` and
+    `_build_svf_adapters` at the end of `build()`, and reads the composed
+    kernel through `svf_folded_kernel()`. Named adapters: `SVFAdapterSlots`;
+    their mixes: `SVFAdapterMixing`.
     """
 
     def _init_svf(self, trainable_factors, parametrization, rank_multiple, compute,
-                  default_compute="factored"):
+                  default_compute="factored", adapters=None, active_adapter=None,
+                  mixing_adapters=None):
         (self.trainable_factors, self.parametrization, self.rank_multiple,
          self.compute) = check_svf_options(trainable_factors, parametrization, rank_multiple,
                                            compute)
@@ -195,6 +199,8 @@ class SVFFactorization:
         # True only inside `build_from_config`: the saved factors are about to
         # be loaded, so build makes placeholders instead of decomposing.
         self._svf_restoring = False
+        self._init_svf_adapters(adapters, active_adapter)
+        self._init_svf_mixing(mixing_adapters)
 
     def build_from_config(self, config):
         # Keras calls this when deserialising (`keras.saving.load_model`), right
@@ -250,10 +256,11 @@ class SVFFactorization:
     @property
     def singular_values(self):
         """The effective singular values S (float32, shape (R,))."""
+        mixed = self._mixed_parameter()  # learned mixing of adapters, else None
         if self.parametrization == "direct":
-            return ops.convert_to_tensor(self.svf_s)
-        return ops.multiply(ops.convert_to_tensor(self.svf_s0),
-                            ops.exp(ops.convert_to_tensor(self.svf_s_prime)))
+            return mixed if mixed is not None else ops.convert_to_tensor(self.svf_s)
+        s_prime = mixed if mixed is not None else ops.convert_to_tensor(self.svf_s_prime)
+        return ops.multiply(ops.convert_to_tensor(self.svf_s0), ops.exp(s_prime))
 
     def svf_folded_kernel(self):
         """V diag(S) U^T: the kernel folded to (fan_in, units), float32."""
@@ -279,12 +286,14 @@ class SVFFactorization:
         return [getattr(self, n) for n in names if getattr(self, n, None) is not None]
 
     def _svf_saved_variables(self):
-        return self._svf_variables() + ([self.bias] if self.use_bias else [])
+        return (self._svf_variables() + ([self.bias] if self.use_bias else [])
+                + self._svf_adapter_variables())
 
     def save_own_variables(self, store):
         # Keras' Conv/Dense save a merged kernel; SVF keeps its factors.
         if not self.built:
             return
+        self._sync_active_adapter()
         for i, variable in enumerate(self._svf_saved_variables()):
             store[str(i)] = variable
 
@@ -313,6 +322,7 @@ class SVFFactorization:
             "parametrization": self.parametrization,
             "rank_multiple": self.rank_multiple,
             "compute": self.compute,
+            **self._svf_adapter_config(),
         }
 
     def enable_lora(self, *args, **kwargs):

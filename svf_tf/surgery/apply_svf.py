@@ -95,6 +95,13 @@ def apply_svf(model, filters=None, **layer_options):
     candidates = [(path, layer) for path, layer in iter_layers(model, graph_models_only=True)
                   if _replaceable(layer)]
     targets = {id(layer) for path, layer in candidates if matches(layer, path)}
+    if not candidates:
+        hidden = [path for path, layer in iter_layers(model) if type(layer) in _SVF_FROM]
+        if hidden:
+            raise ValueError(
+                f"apply_svf: the Conv2D/Dense layers of '{model.name}' (e.g. '{hidden[0]}') sit "
+                "inside subclassed layers, which clone_model cannot rebuild; replace them there "
+                "with SVFConv2D.from_conv / SVFDense.from_dense.")
     if not targets:
         names = ", ".join(path for path, _ in candidates[:5]) or "none"
         raise ValueError(

@@ -7,11 +7,16 @@ from svf_tf.layers.svf_conv2d import SVFConv2D
 from svf_tf.layers.svf_factorization import SVFFactorization
 from svf_tf.surgery.layer_paths import is_graph_model, iter_layers
 
-_SVF_KEYS = ("trainable_factors", "parametrization", "rank_multiple", "compute")
+_SVF_KEYS = ("trainable_factors", "parametrization", "rank_multiple", "compute", "adapters",
+             "active_adapter", "mixing_adapters")
 
 
 def merged_layer(layer):
-    """A plain `Conv2D`/`Dense` holding W = V diag(S) U^T of an SVF layer."""
+    """A plain `Conv2D`/`Dense` holding W = V diag(S) U^T of an SVF layer.
+
+    With named adapters, the active one is merged (the base when disabled,
+    the current mix while learning mixing weights).
+    """
     config = {k: v for k, v in layer.get_config().items() if k not in _SVF_KEYS}
     if isinstance(layer, SVFConv2D):
         plain = keras.layers.Conv2D.from_config(config)

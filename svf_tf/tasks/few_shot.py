@@ -187,9 +187,14 @@ class FewShotTask(Task):
         return lambda: evaluate_episodes(predict, test_data, self.num_novel, verbose=0)
 
     def on_new_best(self, model, run_dir):
-        """Writes the best model's SVF adapter (SVF runs)."""
+        """Writes the best model's SVF adapter (SVF runs), its header naming the run."""
         if svf_layers(model):
-            save_svf_weights(model, os.path.join(run_dir, "best", "adapter.svf.npz"))
+            data, spec = self.config.data, self.config.model
+            settings = {"run_dir": os.path.abspath(run_dir), "method": spec.method,
+                        "backbone": spec.backbone, "dataset": data.dataset, "fold": data.fold,
+                        "shot": data.shot}
+            save_svf_weights(model, os.path.join(run_dir, "best", "adapter.svf.npz"),
+                             settings=settings)
 
     def data_fingerprint(self):
         return {f"{split}_list": list_fingerprint(self.fold_lists(split).items, self.data_root)

@@ -46,6 +46,7 @@ def test_every_mode_has_a_function_and_a_description():
     ("demo", "finetune", "freeze and svf"),
     ("demo", "checkpoint", "read by --mode=eval, export, predict and analyze"),
     ("train", "checkpoint", "read by --mode=eval, export, predict and analyze"),
+    ("train", "adapter", "read by --mode=eval, export and predict"),
     ("train", "query", "read by --mode=predict"),
     ("train", "val_images", "train_base"),
     ("eval", "export_dir", "read by --mode=export"),
@@ -60,6 +61,10 @@ def test_a_flag_the_mode_does_not_read_is_one_line(mode, flag, reason):
     message = str(info.value)
     assert message.startswith(f"--{flag} is not used by --mode={mode} (") and reason in message
     assert "\n" not in message and "remove it" in message
+
+
+def test_adapter_is_read_by_the_modes_that_restore_a_checkpoint():
+    assert [mode for mode in MODES if uses(mode, "adapter")] == ["eval", "export", "predict"]
 
 
 def test_several_unused_flags_are_named_in_one_line():

@@ -1,9 +1,12 @@
 """SVF-merged SavedModel export: serving signature and identical logits after loading."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
+import svf_tf
 from svf_tf import SVFConv2D
 from svf_tf.export.saved_model import export_fsss_model
 from svf_tf.heads.bam import build_bam_model
@@ -78,3 +81,45 @@ def test_pfenet_with_fractional_bins_pools_at_the_served_size(tmp_path):
     for i in range(3):
         np.testing.assert_allclose(actual[f"aux_logits_{i}"], expected["aux_logits"][i],
                                    rtol=1e-4, atol=1e-5)
+
+
+def directory_size(path):
+    return sum(os.path.getsize(os.path.join(root, name))
+               for root, _, names in os.walk(path) for name in names)
+
+
+@pytest.mark.slow  # three PFENet exports, ~11 s
+def test_one_saved_model_serves_several_adapters(tmp_path):
+    model = build_pfenet_model(fake_backbone("resnet", "svf"), 1, pyramid_bins=(6, 3))
+    svf = [layer for _, layer in iter_layers(model) if isinstance(layer, SVFConv2D)]
+    batch = make_episode(1, size=33)
+    rng = np.random.default_rng(0)
+    files, expected = [], {}
+    original = [layer.svf_s.numpy() for layer in svf]
+    for name in ("fold0_1shot", "fold1_1shot"):
+        for layer, s in zip(svf, original, strict=True):
+            layer.svf_s.assign(s * rng.uniform(0.5, 1.5, s.shape).astype(np.float32))
+        files.append(svf_tf.save_svf_weights(model, tmp_path / f"{name}.svf.npz"))
+        expected[name] = model(batch)["logits"].numpy()  # the Keras model with this adapter
+    for layer, s in zip(svf, original, strict=True):
+        layer.svf_s.assign(s)
+    export_fsss_model(model, str(tmp_path / "both"), adapters=files)
+    for layer, s in zip(svf, original, strict=True):  # the model's own factors are back
+        np.testing.assert_array_equal(layer.svf_s.numpy(), s)
+    loaded = tf.saved_model.load(str(tmp_path / "both"))
+    assert {"serve", "serve_fold0_1shot", "serve_fold1_1shot"} <= set(loaded.signatures)
+    inputs = [tf.constant(batch["query_image"]), tf.constant(batch["support_images"]),
+              tf.constant(batch["support_masks"], tf.float32)]
+    for name, logits in expected.items():
+        served = getattr(loaded, f"serve_{name}")(*inputs)["logits"]
+        np.testing.assert_allclose(served, logits, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(loaded.serve(*inputs)["logits"],
+                                  loaded.serve_fold0_1shot(*inputs)["logits"])
+    # Size: the layers that are not SVF layers are stored once for both adapters.
+    export_fsss_model(model, str(tmp_path / "one"))
+    both, one = directory_size(tmp_path / "both"), directory_size(tmp_path / "one")
+    print(f"SavedModel with 2 adapters: {both:,} B; one export: {one:,} B; "
+          f"2 separate exports: {2 * one:,} B")
+    assert both < 2 * one
+    with pytest.raises(ValueError, match="several files are named 'fold0_1shot'"):
+        export_fsss_model(model, str(tmp_path / "dup"), adapters=[files[0], files[0]])

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from svf_tf import SVFConv2D, SVFDense
 from svf_tf.layers import svf_factorization
-from tests.helpers import relative_error, run_layer_test
+from tests.helpers import relative_error, run_layer_test, tensorflow_only
 
 CONV_CASES = {
     "1x1": dict(filters=32, kernel_size=1, channels=16),
@@ -117,6 +117,7 @@ def test_rank_multiple_four_truncates_rgb_conv_like_reference():
 ALL_SUBSETS = [c for n in (1, 2, 3) for c in itertools.combinations("USV", n)]
 
 
+@tensorflow_only
 @pytest.mark.parametrize("parametrization", ["direct", "exp"])
 @pytest.mark.parametrize("compute", ["kernel", "factored"])
 @pytest.mark.parametrize("factors", ALL_SUBSETS, ids="".join)
@@ -154,6 +155,7 @@ def test_from_conv_is_trainable_even_if_source_was_frozen():
     assert [v.name for v in SVFConv2D.from_conv(conv).trainable_variables] == ["svf_s"]
 
 
+@tensorflow_only
 @pytest.mark.parametrize("compute", ["kernel", "factored"])
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_keeps_factors_float32(policy, compute):

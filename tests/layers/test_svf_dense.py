@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from svf_tf import SVFDense
 from svf_tf.layers import svf_factorization
-from tests.helpers import relative_error, run_layer_test
+from tests.helpers import relative_error, run_layer_test, tensorflow_only
 
 
 def make_dense(units=6, fan_in=10, **kwargs):
@@ -71,6 +71,7 @@ def test_rejects_unbuilt_and_quantized_layers():
         SVFDense.from_dense(dense)
 
 
+@tensorflow_only
 @pytest.mark.parametrize("compute", ["kernel", "factored"])
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_keeps_factors_float32(policy, compute):

@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import svf_tf
 from svf_tf.cli.evaluate import evaluate_checkpoint
 from svf_tf.cli.export import export_checkpoint
 from svf_tf.cli.predict import predict_episode
 from svf_tf.cli.train import train
 from svf_tf.runs import trainer
+from svf_tf.runs.restore import restore_model
 from svf_tf.runs.trainer import run_training
 from svf_tf.tasks.few_shot import FewShotTask
 from tests.helpers import two_replica_strategy
@@ -46,7 +48,9 @@ def test_run_writes_summary_checkpoints_adapter_and_tensorboard(trained_run):
     on_disk = json.loads(open(os.path.join(config.run_dir, "summary.json")).read())
     assert on_disk["best_miou"] == summary["best_miou"]
     assert on_disk["conventions"]["episodes"] == 6
-    assert os.path.isfile(os.path.join(config.run_dir, "best", "adapter.svf.npz"))
+    header = svf_tf.read_adapter_header(os.path.join(config.run_dir, "best", "adapter.svf.npz"))
+    assert header["settings"]["fold"] == config.data.fold
+    assert header["settings"]["run_dir"] == os.path.abspath(config.run_dir)
     assert os.listdir(os.path.join(config.run_dir, "tensorboard"))
     for record in summary["history"]:
         assert np.isfinite(record["loss"]) and 0.0 <= record["miou"] <= 1.0
@@ -248,6 +252,34 @@ def test_eval_export_and_predict_from_the_best_checkpoint(trained_run, tmp_path)
     mask = cv2.imread(mask_path, cv2.IMREAD_UNCHANGED)
     assert mask.shape == cv2.imread(query).shape[:2] and set(np.unique(mask)) <= {0, 255}
     assert cv2.imread(overlay_path).shape == cv2.imread(query).shape
+
+
+@pytest.mark.slow  # evaluation and export of a trained run with --adapter files
+def test_eval_and_export_with_adapter_files_over_the_best_checkpoint(trained_run, tmp_path):
+    config, _ = trained_run
+    task = FewShotTask(config, log=lambda *_: None)
+    element = next(iter(task.test_dataset(321)[0]))
+    inputs = (element["query_image"], element["support_images"], element["support_masks"])
+    model, _ = restore_model(task)
+    # An adapter other than the checkpoint's own: its singular values scaled.
+    svf = [layer for _, layer in svf_tf.surgery.adapters.svf_layers(model) if layer.trainable]
+    for layer in svf:
+        layer.svf_s.assign(layer.svf_s.numpy() * 1.3)
+    scaled = svf_tf.save_svf_weights(model, tmp_path / "scaled.svf.npz")
+    expected = task.make_predict_fn(model)(*inputs)  # the reference: loaded by hand
+    result = evaluate_checkpoint(config, log=lambda *_: None, adapters=[scaled])
+    assert result["adapter"] == [scaled]
+    with_adapter, _ = restore_model(task, adapters=[scaled])
+    np.testing.assert_array_equal(task.make_predict_fn(with_adapter)(*inputs), expected)
+    with pytest.raises(ValueError, match="--adapter: 2 files given; eval and predict take one"):
+        evaluate_checkpoint(config, log=lambda *_: None, adapters=[scaled, scaled])
+    best = os.path.join(config.run_dir, "best", "adapter.svf.npz")
+    export_dir = export_checkpoint(config, export_dir=str(tmp_path / "sm"),
+                                   adapters=[best, scaled], log=lambda *_: None)
+    loaded = tf.saved_model.load(export_dir)
+    masks = tf.cast(element["support_masks"], tf.float32)
+    served = loaded.serve_scaled(element["query_image"], element["support_images"], masks)
+    np.testing.assert_array_equal(np.argmax(served["logits"], -1), np.argmax(expected, -1))
 
 
 def test_eval_without_checkpoint_and_bad_predict_inputs(synthetic_cache, tmp_path):

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 import svf_tf
 from svf_tf import SVFConv2D, SVFDense
-from tests.helpers import relative_error, two_replica_strategy
+from tests.helpers import relative_error, tensorflow_only, two_replica_strategy
 
 X64 = np.random.default_rng(0).uniform(-1, 1, size=(2, 64, 64, 3)).astype("float32")
 
@@ -132,6 +132,7 @@ def test_subclassed_model_is_refused_with_a_way_out():
         svf_tf.apply_svf(model)
 
 
+@tensorflow_only
 def test_train_step_under_mirrored_strategy_matches_one_device():
     def run(strategy):
         with strategy.scope():

@@ -8,7 +8,7 @@ import svf_tf
 from svf_tf import SVFConv2D
 from svf_tf.layers.svf_factorization import SVFFactorization
 from svf_tf.surgery.layer_paths import iter_layers
-from tests.helpers import relative_error
+from tests.helpers import relative_error, tensorflow_only
 
 
 def small_svf_model():
@@ -44,6 +44,7 @@ def test_model_without_svf_is_returned_unchanged():
     assert svf_tf.merge_svf(model) is model
 
 
+@tensorflow_only
 def test_merged_saved_model_reloads_with_tf_only(tmp_path):
     svf_model = small_svf_model()
     merged = svf_tf.merge_svf(svf_model)

@@ -45,7 +45,7 @@ def test_file_holds_only_trainable_factors(tmp_path):
     trained = svf_tf.apply_svf(base_model(0))
     path = svf_tf.save_svf_weights(trained, tmp_path / "a.svf.npz")
     with np.load(path) as archive:
-        keys = sorted(k for k in archive.files if k != "header")
+        keys = sorted(k for k in archive.files if k != "header.json")
     assert keys == ["0__svf_s", "1__svf_s", "2__svf_s"]
 
 
@@ -121,11 +121,22 @@ def adapter_and_model(tmp_path):
 
 
 def rewrite_adapter(path, change):
-    """Rewrites the .npz at `path` with `change(arrays)` applied to its arrays."""
+    """Rewrites the adapter at `path` with `change(arrays)` applied to its .npy arrays.
+
+    The JSON header member is kept as it is (unless `change` adds a 'header'
+    array, which then stands alone, as in a version-1 file).
+    """
+    with zipfile.ZipFile(path) as archive:
+        header = archive.read("header.json") if "header.json" in archive.namelist() else None
     with np.load(path) as archive:
-        arrays = {name: archive[name] for name in archive.files}
+        arrays = {name: archive[name] for name in archive.files if name != "header.json"}
     change(arrays)
-    np.savez(path, **arrays)
+    with zipfile.ZipFile(path, "w") as archive:
+        if header is not None and "header" not in arrays:
+            archive.writestr("header.json", header)
+        for name, value in arrays.items():
+            with archive.open(f"{name}.npy", "w") as member:
+                np.lib.format.write_array(member, np.asarray(value))
 
 
 def assert_refused_untouched(model, path, *words):
@@ -198,8 +209,10 @@ def test_adapter_with_non_finite_values_is_refused(adapter_and_model, bad):
 
 def test_adapter_without_header_or_with_a_damaged_one_is_refused(adapter_and_model):
     path, model = adapter_and_model
-    rewrite_adapter(path, lambda arrays: arrays.pop("header"))
-    assert_refused_untouched(model, path, "no 'header' array")
+    with np.load(path) as archive:
+        arrays = {name: archive[name] for name in archive.files if name != "header.json"}
+    np.savez(path, **arrays)
+    assert_refused_untouched(model, path, "it has no header", "save_svf_weights")
     rewrite_adapter(path, lambda arrays: arrays.update(header=np.array("{not json")))
     assert_refused_untouched(model, path, "header is not JSON")
     rewrite_adapter(path, lambda arrays: arrays.update(header=np.array(
