@@ -41,6 +41,7 @@ def trained_run(synthetic_cache, tmp_path_factory):
     return config, train(config, DEFAULT(), log=lambda *_: None)
 
 
+@pytest.mark.slow  # a few-shot training end to end (~40 s); the toy runs below are the default's
 def test_run_writes_summary_checkpoints_adapter_and_tensorboard(trained_run):
     config, summary = trained_run
     assert summary["steps"] == 6 and len(summary["history"]) == 2

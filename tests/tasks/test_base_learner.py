@@ -58,6 +58,7 @@ def stage1_run(synthetic_cache, tmp_path_factory):
     return config, train_base(config, tf.distribute.get_strategy(), log=lambda *_: None)
 
 
+@pytest.mark.slow  # BAM's stage 1 trained end to end (~20 s of set-up, shared by the next two)
 def test_train_base_writes_checkpoint_summary_and_stage2_files(stage1_run):
     config, summary = stage1_run
     assert summary["mode"] == "train_base" and summary["steps"] == 2
@@ -69,6 +70,7 @@ def test_train_base_writes_checkpoint_summary_and_stage2_files(stage1_run):
         assert os.path.isfile(summary[key])
 
 
+@pytest.mark.slow  # needs the trained stage-1 run
 def test_bam_takes_the_stage1_head_and_backbone(stage1_run):
     config, summary = stage1_run
     # Independent of load_base_learner: Keras' own loading of the whole PSPNet file.
@@ -103,6 +105,7 @@ def test_pascal_heads_run_at_ten_times_the_backbone_rate(synthetic_cache, tmp_pa
     assert float(optimizer.learning_rate) == pytest.approx(10 * 2.5e-4 * (1 - 1 / 10) ** 0.9)
 
 
+@pytest.mark.slow  # needs the trained stage-1 run
 def test_base_learner_file_that_does_not_fit(stage1_run):
     _, summary = stage1_run
     with pytest.raises(ValueError, match="backbone.weights.h5.*does not fit.*--target=pspnet"):

@@ -90,6 +90,7 @@ def checkpoint_of(net):
             "optimizer": {}}
 
 
+@pytest.mark.slow  # a full-size ResNet-50 in both frameworks; the VGG16 tests are the default's
 def test_svf_baseline_resnet50_two_shot():
     net = randomize(Baseline(DeepStemResNet50("torchvision").stages(), vgg=False, shot=2), 21)
     backbone = keras_backbone("resnet50_deep_stem", "torchvision")
