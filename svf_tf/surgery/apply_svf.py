@@ -1,5 +1,6 @@
 """`apply_svf`: SVF layers into a Keras model (graph layers by cloning, nested ones in place)."""
 
+import contextlib
 import math
 import re
 
@@ -12,7 +13,12 @@ from svf_tf.layers.svf_dense import SVFDense
 from svf_tf.layers.svf_einsum_dense import SVFEinsumDense, einsum_folding
 from svf_tf.layers.svf_factorization import DEFAULTS, check_svf_options
 from svf_tf.surgery.layer_paths import walk_layers
-from svf_tf.surgery.sublayers import check_graph_reachable, check_replaceable, replace_sublayer
+from svf_tf.surgery.sublayers import (
+    check_graph_reachable,
+    check_replaceable,
+    creation_scope,
+    replace_sublayer,
+)
 
 _SVF_FROM = {keras.layers.Conv2D: SVFConv2D.from_conv, keras.layers.Dense: SVFDense.from_dense,
              keras.layers.EinsumDense: SVFEinsumDense.from_einsum_dense}
@@ -146,9 +152,11 @@ def apply_svf(model, filters=None, **layer_options):
             check_replaceable(parent, layer, path, "apply_svf")
 
     # Every kernel is known now: decompose them concurrently, then build the layers.
+    svf_of = {}
     with prefetched_svds([_folded_kernel(layer) for _, layer, _, _ in targets]):
-        svf_of = {id(layer): _SVF_FROM[type(layer)](layer, **layer_options)
-                  for _, layer, _, _ in targets}
+        for _, layer, _, in_graph in targets:
+            with contextlib.nullcontext() if in_graph else creation_scope(layer):
+                svf_of[id(layer)] = _SVF_FROM[type(layer)](layer, **layer_options)
     for _, layer, parent, in_graph in targets:
         if not in_graph:
             replace_sublayer(parent, layer, svf_of[id(layer)])

@@ -1,5 +1,7 @@
 """`merge_svf`: fold SVF layers back into plain Conv2D/Dense/EinsumDense for export."""
 
+import contextlib
+
 import keras
 from keras import ops
 
@@ -7,7 +9,12 @@ from svf_tf.layers.svf_conv2d import SVFConv2D
 from svf_tf.layers.svf_einsum_dense import SVFEinsumDense
 from svf_tf.layers.svf_factorization import SVFFactorization
 from svf_tf.surgery.layer_paths import walk_layers
-from svf_tf.surgery.sublayers import check_graph_reachable, check_replaceable, replace_sublayer
+from svf_tf.surgery.sublayers import (
+    check_graph_reachable,
+    check_replaceable,
+    creation_scope,
+    replace_sublayer,
+)
 
 _SVF_KEYS = ("trainable_factors", "parametrization", "rank_multiple", "compute", "adapters",
              "active_adapter", "mixing_adapters")
@@ -66,7 +73,10 @@ def merge_svf(model):
         if not in_graph:
             check_graph_reachable(in_graph, path, parent, "merge_svf")
             check_replaceable(parent, layer, path, "merge_svf")
-    merged = {id(layer): merged_layer(layer) for _, layer, _, _ in entries}
+    merged = {}
+    for _, layer, _, in_graph in entries:
+        with contextlib.nullcontext() if in_graph else creation_scope(layer):
+            merged[id(layer)] = merged_layer(layer)
     for _, layer, parent, in_graph in entries:
         if not in_graph:
             replace_sublayer(parent, layer, merged[id(layer)])

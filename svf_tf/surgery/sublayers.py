@@ -11,8 +11,15 @@ new layer, and the parent's `call` uses it from then on. This is how Keras'
 The new layer also takes the old one's slot in the parent's tracked list of
 sublayers (Keras' `Tracker.replace_tracked_value`), so the order of
 `parent.weights` and of the layer paths stays the same, and the old layer's
-variables leave the model.
+variables leave the model. Built under the old layer's name scope
+(`creation_scope`), the new layer's variables get the paths the old ones had
+(`vit_encoder/transformer_block_1/mha/query/svf_s`), so two blocks' "query"
+layers do not share variable paths.
 """
+
+import contextlib
+
+import keras
 
 from svf_tf.surgery.layer_paths import is_graph_model
 
@@ -34,6 +41,18 @@ def _holders(parent, old):
         elif isinstance(value, dict):
             found += [(name, key) for key, item in value.items() if item is old]
     return found
+
+
+@contextlib.contextmanager
+def creation_scope(old):
+    """The name scope `old` was built in, for building its replacement."""
+    parent_path = getattr(old, "_parent_path", None)
+    if not parent_path:
+        yield
+        return
+    head, _, last = parent_path.rpartition("/")
+    with keras.name_scope(last, override_parent=head):
+        yield
 
 
 def check_graph_reachable(in_graph, path, parent, owner):

@@ -62,10 +62,15 @@ def numpy(x):
 def test_vit_backbone_takes_svf_in_place_and_merges_back():
     vit = tiny_vit()
     plain = numpy(vit(X))  # the plain model's outputs, before SVF
+    variable_paths = [v.path for v in vit.weights]
     model = svf_tf.apply_svf(vit)
     assert model is vit  # replaced in place: the ViTBackbone class is kept
     layers = dict(svf_layers(model))
     assert {path: type(layer).__name__ for path, layer in layers.items()} == VIT_SVF
+    # Built in the old layers' name scopes: variable paths are the layer paths.
+    assert {v.path for path, layer in layers.items() for v in layer.weights} == {
+        f"{path}/{name}" for path in VIT_SVF
+        for name in ("svf_u", "svf_s", "svf_v", "svf_base_fingerprint", "bias")}
     mha = model.get_layer("vit_encoder").encoder_layers[0].mha
     assert mha._query_dense is layers["vit_encoder/transformer_block_1/mha/query"]
     assert len(model.weights) == 22 + 7 * 3  # kernel -> U, S, V, fingerprint; nothing left over
@@ -85,11 +90,11 @@ def test_vit_backbone_takes_svf_in_place_and_merges_back():
     assert merged is model  # merged in place, back to the plain Keras classes
     assert {path: type(layer).__name__ for path, layer in iter_layers(merged)
             if path in VIT_SVF} == {p: c.removeprefix("SVF") for p, c in VIT_SVF.items()}
-    assert len(merged.weights) == 22
+    assert [v.path for v in merged.weights] == variable_paths
     np.testing.assert_allclose(numpy(merged(X)), trained, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.slow  # a training step, two more ViTs and an unmerge SVD (~4 s)
+@pytest.mark.slow  # a training step, two more ViTs and an unmerge SVD (4-8 s on 2 cores)
 def test_svf_vit_trains_only_s_and_its_adapter_file_loads_and_unmerges(tmp_path):
     vit = tiny_vit()
     base_weights = vit.get_weights()
@@ -124,7 +129,7 @@ def test_svf_vit_trains_only_s_and_its_adapter_file_loads_and_unmerges(tmp_path)
     np.testing.assert_allclose(numpy(unmerged(X)), trained, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.slow  # three ViT builds and a .keras save (~4 s)
+@pytest.mark.slow  # three ViT builds and a .keras save (3-5 s on 2 cores)
 def test_svf_vit_keras_file_needs_apply_svf_before_loading_weights(tmp_path):
     # ViTBackbone's config rebuilds its sublayers as plain Conv2D/Dense/
     # EinsumDense in build(), so a .keras file of the SVF ViT cannot load the
