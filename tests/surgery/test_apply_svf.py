@@ -153,6 +153,25 @@ def test_subclassed_model_is_changed_in_place_and_merged_back():
     assert relative_error(model(x), expected) < 1e-5
 
 
+def test_graph_and_nested_layers_together():
+    inputs = keras.Input((5, 5, 3))
+    blocks = Blocks()
+    model = keras.Model(inputs, keras.layers.Dense(2, name="top")(blocks(inputs)))
+    x = X64[:, :5, :5]
+    expected = keras.ops.convert_to_numpy(model(x))
+    svf_model = svf_tf.apply_svf(model, filters=r"^(top|blocks/conv)$")
+    assert svf_model is not model  # the graph layer needs a clone ...
+    assert type(svf_model.get_layer("top")).__name__ == "SVFDense"
+    assert type(model.get_layer("top")) is keras.layers.Dense
+    assert svf_model.get_layer("blocks") is blocks  # ... which shares the changed Blocks
+    assert type(blocks.conv).__name__ == "SVFConv2D"
+    assert relative_error(svf_model(x), expected) < 1e-5
+    merged = svf_tf.merge_svf(svf_model)
+    assert type(merged.get_layer("top")) is keras.layers.Dense
+    assert type(blocks.conv) is keras.layers.Conv2D
+    assert relative_error(merged(x), expected) < 1e-5
+
+
 def test_layers_out_of_reach_are_refused_before_any_change():
     class Hidden(keras.layers.Layer):  # a sublayer tracked, but held by no attribute
         def __init__(self):
