@@ -24,6 +24,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "SVFConv2D": "svf_tf.layers",
     "SVFDense": "svf_tf.layers",
+    "SVFEinsumDense": "svf_tf.layers",
     "SVFSummary": "svf_tf.surgery",
     "active_adapter": "svf_tf.surgery",
     "add_adapter": "svf_tf.surgery",

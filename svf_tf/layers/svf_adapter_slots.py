@@ -160,8 +160,7 @@ class SVFAdapterSlots:
             raise ValueError(
                 f"add_adapter: layer '{self.name}' already has an adapter {name!r}; "
                 "delete_adapter it first or pick another name.")
-        full_rank = self.svf_rank == min(int(np.prod(self._svf_kernel_shape[:-1])),
-                                         self._svf_kernel_shape[-1])
+        full_rank = self.svf_rank == min(self._svf_matrix_shape)
         if not self._svf_adapter_state.adapters and full_rank \
                 and not self.base_matches_fingerprint():
             raise ValueError(

@@ -217,6 +217,7 @@ class SVFFactorization(SVFAdapterMixing):
         """Creates U, S (or S0 and s'), V and the base fingerprint."""
         self.svf_rank = svf_rank(fan_in, units, self.rank_multiple)
         self._svf_kernel_shape = tuple(kernel_shape)
+        self._svf_matrix_shape = (int(fan_in), int(units))
         bias = None
         if self._svf_seed is None and self._svf_restoring:
             # Placeholders of the right shapes; `load_own_variables` fills them.
@@ -230,7 +231,7 @@ class SVFFactorization(SVFAdapterMixing):
                 self._svf_seed = None
             else:
                 kernel = ops.convert_to_numpy(self.kernel_initializer(kernel_shape, "float32"))
-            matrix = np.asarray(kernel, np.float64).reshape(fan_in, units)
+            matrix = self._svf_fold(np.asarray(kernel, np.float64))
             u, s, v = decompose(matrix, self.svf_rank)
             base_fingerprint = fingerprint(matrix, bias)
 
@@ -253,6 +254,17 @@ class SVFFactorization(SVFAdapterMixing):
         self.svf_base_fingerprint = factor("svf_base_fingerprint", base_fingerprint, False)
         return bias
 
+    def _svf_fold(self, kernel):
+        """A NumPy kernel in the layer's layout folded to (fan_in, units).
+
+        A plain reshape for Conv2D/Dense; `SVFEinsumDense` transposes first.
+        """
+        return np.reshape(kernel, self._svf_matrix_shape)
+
+    def _svf_unfold(self, matrix):
+        """The inverse of `_svf_fold` for a (fan_in, units) tensor."""
+        return ops.reshape(matrix, self._svf_kernel_shape)
+
     @property
     def singular_values(self):
         """The effective singular values S (float32, shape (R,))."""
@@ -272,8 +284,7 @@ class SVFFactorization(SVFAdapterMixing):
         """The composed kernel in the layer's usual layout and compute dtype."""
         if not self.built:
             raise AttributeError("You must build the layer before accessing `kernel`.")
-        kernel = ops.reshape(self.svf_folded_kernel(), self._svf_kernel_shape)
-        return ops.cast(kernel, self.compute_dtype)
+        return ops.cast(self._svf_unfold(self.svf_folded_kernel()), self.compute_dtype)
 
     @property
     def svf_trainable_variables(self):

@@ -1,16 +1,27 @@
-"""`apply_svf`: put SVF layers into any functional or Sequential Keras model."""
+"""`apply_svf`: SVF layers into a Keras model (graph layers by cloning, nested ones in place)."""
 
+import contextlib
+import math
 import re
 
 import keras
+import numpy as np
 
 from svf_tf.layers.parallel_svd import prefetched_svds
 from svf_tf.layers.svf_conv2d import SVFConv2D
 from svf_tf.layers.svf_dense import SVFDense
+from svf_tf.layers.svf_einsum_dense import SVFEinsumDense, einsum_folding
 from svf_tf.layers.svf_factorization import DEFAULTS, check_svf_options
-from svf_tf.surgery.layer_paths import is_graph_model, iter_layers
+from svf_tf.surgery.layer_paths import walk_layers
+from svf_tf.surgery.sublayers import (
+    check_graph_reachable,
+    check_replaceable,
+    creation_scope,
+    replace_sublayer,
+)
 
-_SVF_FROM = {keras.layers.Conv2D: SVFConv2D.from_conv, keras.layers.Dense: SVFDense.from_dense}
+_SVF_FROM = {keras.layers.Conv2D: SVFConv2D.from_conv, keras.layers.Dense: SVFDense.from_dense,
+             keras.layers.EinsumDense: SVFEinsumDense.from_einsum_dense}
 
 
 def make_layer_filter(filters):
@@ -31,7 +42,7 @@ def make_layer_filter(filters):
     if not isinstance(patterns, (list, tuple)) or not all(isinstance(p, str) for p in patterns):
         raise ValueError(
             f"filters={filters!r} is not accepted: use a regex string, a list of regex "
-            "strings, a callable(layer) -> bool, or None for every Conv2D/Dense layer.")
+            "strings, a callable(layer) -> bool, or None for every Conv2D/Dense/EinsumDense layer.")
     compiled = []
     for pattern in patterns:
         try:
@@ -41,37 +52,73 @@ def make_layer_filter(filters):
     return lambda layer, path: any(p.search(layer.name) or p.search(path) for p in compiled)
 
 
+def _foldable(layer):
+    if type(layer) is not keras.layers.EinsumDense:
+        return True
+    try:
+        einsum_folding(layer.equation)
+    except ValueError:
+        return False
+    return True
+
+
 def _replaceable(layer):
     # Exact types only: a user's Conv2D subclass may compute something else.
-    return type(layer) in _SVF_FROM and layer.built
+    return type(layer) in _SVF_FROM and layer.built and _foldable(layer)
+
+
+def _folded_kernel(layer):
+    """The layer's kernel as the (fan_in, units) matrix its SVF layer decomposes."""
+    kernel = keras.ops.convert_to_numpy(layer.kernel)
+    if type(layer) is keras.layers.EinsumDense:
+        input_axes, output_axes, _, _ = einsum_folding(layer.equation)
+        kernel = np.transpose(kernel, input_axes + output_axes)
+        return kernel.reshape(math.prod(kernel.shape[:len(input_axes)]), -1)
+    return kernel.reshape(-1, kernel.shape[-1])
 
 
 def apply_svf(model, filters=None, **layer_options):
-    """Returns a model whose selected Conv2D/Dense layers are SVF layers.
+    """Returns a model whose selected Conv2D/Dense/EinsumDense layers are SVF layers.
 
-    Each selected layer is replaced by `SVFConv2D.from_conv` /
-    `SVFDense.from_dense` seeded from its own weights, so the new model
-    computes what the old one did until the singular values train. Every
-    other layer (BatchNorm included) is the same instance as in `model`, with
-    its weights and `trainable` flag: the two models share them. Nested
-    functional/Sequential models (a backbone inside a bigger model) are
-    rebuilt the same way.
+    Each selected layer is replaced by `SVFConv2D.from_conv`,
+    `SVFDense.from_dense` or `SVFEinsumDense.from_einsum_dense` seeded from
+    its own weights, so the model computes what it did until the singular
+    values train. Where the layer sits decides how it is replaced:
+
+    - in a functional/Sequential graph (nested graphs included): the graph is
+      rebuilt with `clone_model` and a new model is returned; every other
+      layer (BatchNorm included) is the same instance as in `model`, with its
+      weights and `trainable` flag: the two models share them;
+    - inside a subclassed layer or model (KerasHub's ViT encoder blocks,
+      Keras' `MultiHeadAttention`, a user's `keras.Model` subclass): in
+      place, in the attribute of the parent that holds it
+      (`svf_tf.surgery.sublayers`), as Keras' `enable_lora` does. That parent
+      is shared with `model`, so `model` computes with the SVF layer too.
+      When every selected layer sits in subclassed layers, `model` itself is
+      returned (keeping its class, e.g. `ViTBackbone`).
+
+    Layer paths ("outer/inner/name", the `filters` and adapter-file keys)
+    are the same either way. EinsumDense layers whose equation has a kernel
+    axis in both input and output (no single matrix, `einsum_folding`) are
+    left out.
 
     Args:
-        model: a functional or Sequential `keras.Model` (built).
-        filters: which layers to decompose: None (every Conv2D and Dense),
-            a regex on layer names or paths ("outer/inner/name"), a list of
-            regexes, or a callable(layer) -> bool.
+        model: a built `keras.Model` (functional, Sequential or subclassed).
+        filters: which layers to decompose: None (every Conv2D, Dense and
+            EinsumDense), a regex on layer names or paths, a list of regexes,
+            or a callable(layer) -> bool.
         **layer_options: `trainable_factors`, `parametrization`,
             `rank_multiple`, `compute` for the new layers (see `SVFConv2D`).
 
     Returns:
-        A new `keras.Model`.
+        A new functional `keras.Model`, or `model` itself changed in place
+        (see above).
 
     Raises:
-        ValueError: if `filters` matches no Conv2D/Dense layer, an option is
-            unknown, or the model is subclassed (clone_model cannot rebuild
-            it; use `SVFConv2D.from_conv` on its layers directly).
+        ValueError: if `filters` matches no Conv2D/Dense/EinsumDense layer,
+            an option is unknown, or a selected layer cannot be reached (a
+            functional model inside a subclassed layer, a sublayer no
+            attribute holds). Every check runs before anything is replaced.
 
     Example:
     ```python
@@ -86,35 +133,34 @@ def apply_svf(model, filters=None, **layer_options):
             f"apply_svf: unknown option(s) {sorted(unknown)}; accepted: trainable_factors, "
             "parametrization, rank_multiple, compute.")
     check_svf_options(**{**DEFAULTS, **layer_options})
-    if not is_graph_model(model):
-        raise ValueError(
-            f"apply_svf needs a functional or Sequential keras.Model; got "
-            f"{type(model).__name__} '{getattr(model, 'name', model)}'. For a subclassed "
-            "model, replace its layers with SVFConv2D.from_conv / SVFDense.from_dense.")
     matches = make_layer_filter(filters)
-    candidates = [(path, layer) for path, layer in iter_layers(model, graph_models_only=True)
-                  if _replaceable(layer)]
-    targets = {id(layer) for path, layer in candidates if matches(layer, path)}
+    candidates = [entry for entry in walk_layers(model) if _replaceable(entry[1])]
     if not candidates:
-        hidden = [path for path, layer in iter_layers(model) if type(layer) in _SVF_FROM]
-        if hidden:
-            raise ValueError(
-                f"apply_svf: the Conv2D/Dense layers of '{model.name}' (e.g. '{hidden[0]}') sit "
-                "inside subclassed layers, which clone_model cannot rebuild; replace them there "
-                "with SVFConv2D.from_conv / SVFDense.from_dense.")
+        raise ValueError(
+            f"apply_svf: model '{getattr(model, 'name', model)}' has no built Conv2D, Dense or "
+            "EinsumDense layer (exact types) to decompose.")
+    targets = [entry for entry in candidates if matches(entry[1], entry[0])]
     if not targets:
-        names = ", ".join(path for path, _ in candidates[:5]) or "none"
+        names = ", ".join(path for path, *_ in candidates[:5])
         raise ValueError(
             f"apply_svf: filters={filters!r} matched none of the model's {len(candidates)} "
-            f"Conv2D/Dense layers (e.g. {names}). Check the regex against layer names.")
+            f"Conv2D/Dense/EinsumDense layers (e.g. {names}). Check the regex against layer "
+            "names.")
+    for path, layer, parent, in_graph in targets:
+        check_graph_reachable(in_graph, path, parent, "apply_svf")
+        if not in_graph:
+            check_replaceable(parent, layer, path, "apply_svf")
 
-    def clone_function(layer):
-        if id(layer) in targets:
-            return _SVF_FROM[type(layer)](layer, **layer_options)
-        return layer
-
-    # Every kernel is known now: decompose them concurrently, then rebuild.
-    kernels = [keras.ops.convert_to_numpy(layer.kernel) for _, layer in candidates
-               if id(layer) in targets]
-    with prefetched_svds([k.reshape(-1, k.shape[-1]) for k in kernels]):
-        return keras.models.clone_model(model, clone_function=clone_function, recursive=True)
+    # Every kernel is known now: decompose them concurrently, then build the layers.
+    svf_of = {}
+    with prefetched_svds([_folded_kernel(layer) for _, layer, _, _ in targets]):
+        for _, layer, _, in_graph in targets:
+            with contextlib.nullcontext() if in_graph else creation_scope(layer):
+                svf_of[id(layer)] = _SVF_FROM[type(layer)](layer, **layer_options)
+    for _, layer, parent, in_graph in targets:
+        if not in_graph:
+            replace_sublayer(parent, layer, svf_of[id(layer)])
+    if not any(in_graph for *_, in_graph in targets):
+        return model
+    return keras.models.clone_model(
+        model, clone_function=lambda layer: svf_of.get(id(layer), layer), recursive=True)

@@ -22,21 +22,18 @@ def _children(layer):
     return list(layer._flatten_layers(include_self=False, recursive=False))
 
 
-def iter_layers(model, *, graph_models_only=False):
-    """Yields (path, layer) for every layer below `model`, depth first.
+def walk_layers(model):
+    """Yields (path, layer, parent, in_graph) for every layer below `model`, depth first.
 
-    Args:
-        model: a Keras model or layer.
-        graph_models_only: descend only into functional/Sequential models
-            (the layers `apply_svf` can replace); otherwise into any layer
-            that has sublayers, subclassed models included.
-
+    `parent` is the model or layer whose sublayers list holds `layer`;
+    `in_graph` is True when `model` and every container on the way down are
+    functional/Sequential models, i.e. `clone_model` can replace the layer.
     A layer reachable along several paths (a shared layer) is yielded once,
     under the first path. Sibling layers with equal names get "#k" suffixes.
     """
     seen = set()
 
-    def walk(container, prefix):
+    def walk(container, prefix, in_graph):
         names = {}
         for child in _children(container):
             if id(child) in seen:
@@ -46,8 +43,23 @@ def iter_layers(model, *, graph_models_only=False):
             names[child.name] = count + 1
             name = child.name if count == 0 else f"{child.name}#{count}"
             path = f"{prefix}/{name}" if prefix else name
-            yield path, child
-            if not graph_models_only or is_graph_model(child):
-                yield from walk(child, path)
+            yield path, child, container, in_graph
+            yield from walk(child, path, in_graph and is_graph_model(child))
 
-    yield from walk(model, "")
+    yield from walk(model, "", is_graph_model(model))
+
+
+def iter_layers(model, *, graph_models_only=False):
+    """Yields (path, layer) for every layer below `model`, depth first.
+
+    Args:
+        model: a Keras model or layer.
+        graph_models_only: only the layers of functional/Sequential models
+            reached through such models (those `clone_model` can replace);
+            otherwise every layer, inside subclassed layers and models too.
+
+    Paths are those of `walk_layers`.
+    """
+    for path, layer, _, in_graph in walk_layers(model):
+        if in_graph or not graph_models_only:
+            yield path, layer

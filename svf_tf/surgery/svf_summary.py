@@ -69,7 +69,7 @@ def svf_summary(model) -> SVFSummary:
         trainable = sum(math.prod(v.shape) for v in layer.trainable_variables
                         if v.name.startswith("svf_"))
         kernel_values = math.prod(layer._svf_kernel_shape) + (
-            layer._svf_kernel_shape[-1] if layer.use_bias else 0)
+            math.prod(layer.bias.shape) if layer.bias is not None else 0)
         rows.append(SVFLayerRow(path, tuple(layer._svf_kernel_shape), int(layer.svf_rank),
                                 int(trainable), int(kernel_values)))
         svf_variable_ids.update(id(v) for v in layer.weights)

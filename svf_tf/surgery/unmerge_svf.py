@@ -30,6 +30,9 @@ from svf_tf.surgery.adapters import svf_layers
 from svf_tf.surgery.apply_svf import apply_svf
 from svf_tf.surgery.layer_paths import iter_layers
 
+_PLAIN = (keras.layers.Conv2D, keras.layers.Dense, keras.layers.EinsumDense)
+_PLAIN_NAMES = "Conv2D/Dense/EinsumDense"
+
 
 def _options(path, entries):
     """The apply_svf options of the file (one set for every layer)."""
@@ -108,9 +111,11 @@ def unmerge_svf(merged_model, adapter_path):
     """The SVF model that `merge_svf` turned into `merged_model`, from its adapter file.
 
     Args:
-        merged_model: a functional or Sequential model whose layers at the
-            adapter's paths are plain Conv2D/Dense (e.g. from `merge_svf`, or
-            a SavedModel's Keras source).
+        merged_model: a model whose layers at the adapter's paths are plain
+            Conv2D/Dense/EinsumDense (e.g. from `merge_svf`, or a
+            SavedModel's Keras source). As with `apply_svf`, layers inside
+            subclassed layers are replaced in place (`merged_model` itself
+            changes there).
         adapter_path: the adapter file of the merged SVF model (trained S
             only; exp-parametrization files of format version 2 or later).
 
@@ -120,19 +125,19 @@ def unmerge_svf(merged_model, adapter_path):
 
     Raises:
         ValueError: a layer of the adapter is missing or not a plain
-            Conv2D/Dense, or model and adapter do not belong together
+            Conv2D/Dense/EinsumDense, or model and adapter do not belong together
             (naming the layer, the file and the fix).
     """
     header, arrays = read_adapter(adapter_path)
     entries = header["layers"]
     options = _options(adapter_path, entries)
-    plain = {p: layer for p, layer in iter_layers(merged_model, graph_models_only=True)}
+    plain = dict(iter_layers(merged_model))
     for entry in entries:
         layer = plain.get(entry["path"])
-        if type(layer) not in (keras.layers.Conv2D, keras.layers.Dense):
+        if type(layer) not in _PLAIN:
             raise ValueError(
                 f"unmerge_svf: adapter {adapter_path!r} names layer '{entry['path']}', which "
-                f"is {'missing from' if layer is None else 'not a plain Conv2D/Dense of'} "
+                f"is {'missing from' if layer is None else 'not a plain ' + _PLAIN_NAMES + ' of'} "
                 f"'{merged_model.name}'; unmerge the model merge_svf made from this adapter's "
                 "model.")
         if list(ops.shape(layer.kernel)) != list(entry["kernel_shape"]):

@@ -101,7 +101,7 @@ def test_dict_outputs_are_kept():
 
 def test_filters_matching_nothing_name_the_filter(resnet):
     with pytest.raises(ValueError, match=r"filters='conv9_block' matched none of the model's "
-                                         r"53 Conv2D/Dense layers"):
+                                         r"53 Conv2D/Dense/EinsumDense layers"):
         svf_tf.apply_svf(resnet, filters="conv9_block")
 
 
@@ -117,19 +117,92 @@ def test_bad_filters_and_options():
         svf_tf.apply_svf(model, parametrization="log")
 
 
-def test_subclassed_model_is_refused_with_a_way_out():
-    class Tiny(keras.Model):
+class Blocks(keras.Model):
+    """A subclassed model holding its layers in an attribute, a list and a dict."""
+
+    def __init__(self):
+        super().__init__(name="blocks")
+        self.conv = keras.layers.Conv2D(4, 3, name="conv")
+        self.stack = [keras.layers.Dense(6, name="fc0"), keras.layers.Dense(5, name="fc1")]
+        self.heads = {"out": keras.layers.EinsumDense("abc,cd->abd", (None, 3), bias_axes="d",
+                                                      name="head")}
+
+    def call(self, x):
+        x = keras.ops.reshape(self.conv(x), (keras.ops.shape(x)[0], -1, 4))
+        for layer in self.stack:
+            x = layer(x)
+        return self.heads["out"](x)
+
+
+def test_subclassed_model_is_changed_in_place_and_merged_back():
+    model = Blocks()
+    x = X64[:, :5, :5]
+    expected = keras.ops.convert_to_numpy(model(x))
+    weights = len(model.weights)
+    svf_model = svf_tf.apply_svf(model, filters=r"^(conv|fc1|head)$")
+    assert svf_model is model
+    assert [type(layer).__name__ for layer in (model.conv, *model.stack, model.heads["out"])] \
+        == ["SVFConv2D", "Dense", "SVFDense", "SVFEinsumDense"]
+    assert [layer.name for layer in model._layers] == ["conv", "fc0", "fc1", "head"]
+    assert relative_error(model(x), expected) < 1e-5
+    assert sorted(v.name for v in model.trainable_variables) == [
+        "bias", "kernel", "svf_s", "svf_s", "svf_s"]  # fc0 is not selected
+    merged = svf_tf.merge_svf(model)
+    assert merged is model and len(model.weights) == weights
+    assert type(model.heads["out"]) is keras.layers.EinsumDense
+    assert relative_error(model(x), expected) < 1e-5
+
+
+def test_graph_and_nested_layers_together():
+    inputs = keras.Input((5, 5, 3))
+    blocks = Blocks()
+    model = keras.Model(inputs, keras.layers.Dense(2, name="top")(blocks(inputs)))
+    x = X64[:, :5, :5]
+    expected = keras.ops.convert_to_numpy(model(x))
+    svf_model = svf_tf.apply_svf(model, filters=r"^(top|blocks/conv)$")
+    assert svf_model is not model  # the graph layer needs a clone ...
+    assert type(svf_model.get_layer("top")).__name__ == "SVFDense"
+    assert type(model.get_layer("top")) is keras.layers.Dense
+    assert svf_model.get_layer("blocks") is blocks  # ... which shares the changed Blocks
+    assert type(blocks.conv).__name__ == "SVFConv2D"
+    assert relative_error(svf_model(x), expected) < 1e-5
+    merged = svf_tf.merge_svf(svf_model)
+    assert type(merged.get_layer("top")) is keras.layers.Dense
+    assert type(blocks.conv) is keras.layers.Conv2D
+    assert relative_error(merged(x), expected) < 1e-5
+
+
+def test_layers_out_of_reach_are_refused_before_any_change():
+    class Hidden(keras.layers.Layer):  # a sublayer tracked, but held by no attribute
         def __init__(self):
             super().__init__()
-            self.conv = keras.layers.Conv2D(2, 1)
+            self._tracker.add_to_store("layers", keras.layers.Dense(2, name="lost"))
+
+        def build(self, shape):
+            self._layers[0].build(shape)
 
         def call(self, x):
-            return self.conv(x)
+            return self._layers[0](x)
 
-    model = Tiny()
-    model(X64[:, :4, :4])
-    with pytest.raises(ValueError, match="functional or Sequential.*SVFConv2D.from_conv"):
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="fc")(Hidden()(inputs)))
+    with pytest.raises(ValueError, match="layer 'hidden/lost' is a sublayer of Hidden"):
         svf_tf.apply_svf(model)
+    assert type(model.get_layer("fc")) is keras.layers.Dense  # nothing was replaced
+
+    class Holder(keras.layers.Layer):  # a functional model held by a subclassed layer
+        def __init__(self):
+            super().__init__()
+            self.inner = nested_model()
+
+        def call(self, x):
+            return self.inner(x)
+
+    inputs = keras.Input((16, 16, 3))
+    model = keras.Model(inputs, Holder()(inputs))
+    with pytest.raises(ValueError, match="layer 'holder/segmenter/backbone/conv_a' belongs to "
+                                         "the functional model 'backbone'"):
+        svf_tf.apply_svf(model, filters="backbone")
 
 
 @tensorflow_only
