@@ -151,7 +151,10 @@ def run_layer_test(layer_factory, inputs, *, expected_trainable, expected_non_tr
 
 
 def relative_error(actual, expected):
-    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    # convert_to_numpy, not np.asarray: a PyTorch output that requires grad
+    # refuses NumPy's implicit conversion.
+    actual, expected = (keras.ops.convert_to_numpy(x).astype(np.float64)
+                        for x in (actual, expected))
     return np.abs(actual - expected).max() / max(np.abs(expected).max(), 1e-12)
 
 
