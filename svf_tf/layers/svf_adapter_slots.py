@@ -76,7 +76,8 @@ class SVFAdapterSlots:
         return [getattr(self, n) for f in self.trainable_factors for n in names[f]]
 
     def _svf_copy(self, name, value):
-        value = np.asarray(value, np.float32)
+        # Row-major, as every factor (see `svf_factorization._constant`).
+        value = np.ascontiguousarray(value, np.float32)
         return self.add_weight(
             name=name, shape=value.shape, trainable=False, dtype="float32", autocast=False,
             initializer=lambda shape, dtype=None: ops.convert_to_tensor(value, dtype))

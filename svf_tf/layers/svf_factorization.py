@@ -165,7 +165,19 @@ def fingerprints_match(a, b) -> bool:
 
 
 def _constant(value):
-    """A Keras initializer returning a fixed array (shape-checked)."""
+    """A Keras initializer returning a fixed array (shape-checked).
+
+    The array is made row-major (C-contiguous) first. Under PyTorch a variable
+    keeps the strides of the NumPy array it starts from (`torch.as_tensor`),
+    and `torch.linalg.svd` returns its left singular vectors column-major
+    (LAPACK's layout), which `decompose` turns into V. Without this, a freshly
+    decomposed layer's `svf_v` is column-major while the same layer loaded
+    from a `.keras` file (row-major placeholders, then `load_own_variables`)
+    is row-major: equal values, but matmul sums in another order, so the
+    outputs differ by a few float32 ulps (up to ~5e-7). TensorFlow and JAX
+    always copy into their own row-major buffers: nothing changes there.
+    """
+    value = np.ascontiguousarray(value)
 
     def initializer(shape, dtype=None):
         if tuple(shape) != value.shape:
