@@ -192,6 +192,15 @@ class Task(abc.ABC):
     def make_validation(self, model):
         """`fn() -> report`: a dict holding at least the keys of `metric_names`."""
 
+    def make_distributed_validation(self, model, strategy):
+        """`make_validation` for a job of several workers (every worker calls the result).
+
+        Default: every worker validates on all the data, which gives each the
+        same report. A task overrides it to split the data over the
+        strategy's replicas (`FewShotTask`).
+        """
+        return self.make_validation(model)
+
     def make_epoch_metrics(self, model):
         """`fn() -> dict` of extra per-epoch scalars: the drift of the singular values."""
         layers = svf_layers(model)
