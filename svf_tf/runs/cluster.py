@@ -14,7 +14,7 @@ workers never talk to each other any other way:
   leaving the others waiting in a collective.
 - `distributed_batches`: one epoch's batches. Several workers read
   `distribute_datasets_from_function`: each builds its own pipeline from
-  its `tf.distribute.InputContext` (`shard_global_batches`), so the global
+  its `tf.distribute.InputContext` (`svf_tf.data.sharding`), so the global
   batch is split across all replicas of all workers and every batch of the
   epoch is used exactly once.
 """
@@ -99,36 +99,14 @@ def agree_on_start(strategy, digest):
             "worker with the same flags; only TF_CONFIG's task index may differ.")
 
 
-def shard_global_batches(dataset, global_batch_size, input_context):
-    """This worker's per-replica batches of a dataset of global batches.
-
-    Global batch k holds `global_batch_size` elements; with W input pipelines
-    (workers) of L replicas each, replica l of worker w receives the
-    (w * L + l)-th slice of size `global_batch_size / (W * L)` of every global
-    batch: the input pipeline yields those L slices in turn, which is the
-    order `distribute_datasets_from_function` hands them to the local replicas.
-
-    Args:
-        dataset: batches of `global_batch_size` elements (drop_remainder).
-        global_batch_size: the job's batch size.
-        input_context: the `tf.distribute.InputContext` of this pipeline.
-    """
-    per_replica = input_context.get_per_replica_batch_size(global_batch_size)
-    local = per_replica * (input_context.num_replicas_in_sync
-                           // input_context.num_input_pipelines)
-    dataset = dataset.rebatch(local, drop_remainder=True)
-    dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-    return dataset.rebatch(per_replica, drop_remainder=True)
-
-
-def distributed_batches(strategy, make_dataset, global_batch_size):
-    """`make_dataset()` (global batches) distributed over `strategy`'s replicas.
+def distributed_batches(strategy, task, epoch, skip):
+    """The batches of `task`'s epoch `epoch` from step `skip` on, over `strategy`'s replicas.
 
     A single worker keeps `experimental_distribute_dataset` (the global batch
     split across its replicas); several workers each build their own
-    pipeline (`shard_global_batches`).
+    pipeline of their share (`Task.worker_train_dataset`).
     """
     if worker_count(strategy) == 1:
-        return strategy.experimental_distribute_dataset(make_dataset())
+        return strategy.experimental_distribute_dataset(task.train_dataset(epoch).skip(skip))
     return strategy.distribute_datasets_from_function(
-        lambda context: shard_global_batches(make_dataset(), global_batch_size, context))
+        lambda context: task.worker_train_dataset(epoch, skip, context))

@@ -188,9 +188,7 @@ def _train(task, strategy, run, signals, log, checkpoint_every):
                 progress = keras.utils.Progbar(steps_per_epoch, stateful_metrics=["loss", "lr"],
                                                unit_name="step")
                 progress.update(skip)
-                batches = distributed_batches(
-                    strategy, lambda epoch=epoch, skip=skip: task.train_dataset(epoch).skip(skip),
-                    task.config.optim.batch_size)
+                batches = distributed_batches(strategy, task, epoch, skip)
                 for index, batch in enumerate(batches, skip):
                     with signals.critical():
                         losses = _accumulate(train_step(batch), epoch_counts)

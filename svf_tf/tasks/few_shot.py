@@ -75,14 +75,19 @@ class FewShotTask(Task):
         """Training images per epoch (one episode each)."""
         return len(self.fold_lists("train").items)
 
-    def train_dataset(self, epoch):
+    def train_dataset(self, epoch, **sharding):
         data, batch_size = self.config.data, self.config.optim.batch_size
         return make_train_dataset(
             self.fold_lists("train"), data.shot, self.augment, seed=self.config.run.seed,
             epoch=epoch, batch_size=batch_size,
             num_episodes=self.steps_per_epoch() * batch_size,
             with_base_mask=self.config.model.method == "bam",
-            base_classes=fold_classes(data.dataset, data.fold, coco_split=data.coco_split))
+            base_classes=fold_classes(data.dataset, data.fold, coco_split=data.coco_split),
+            **sharding)
+
+    def worker_train_dataset(self, epoch, skip, input_context):
+        """Only this worker's episodes are loaded (`make_train_dataset`'s `input_context`)."""
+        return self.train_dataset(epoch, input_context=input_context, skip_batches=skip)
 
     def test_dataset(self, seed, indices=None):
         """(dataset, episode file) of the saved test episodes of `seed` (those of `indices`)."""

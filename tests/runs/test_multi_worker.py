@@ -154,3 +154,26 @@ def test_a_killed_worker_resumes_to_the_parameters_of_an_uninterrupted_job(runs,
     b = latest_toy_values(toy_config(tmp_path / "killed"))
     for path in a:
         np.testing.assert_allclose(b[path], a[path], rtol=1e-5, atol=1e-6, err_msg=path)
+
+
+def test_other_settings_or_a_locked_chief_stop_every_worker_with_one_line(synthetic_cache,
+                                                                         tmp_path):
+    # Worker 1 with another learning rate: both refuse at start-up, before any step.
+    processes, _ = start(tmp_path, "differ", toy_config(tmp_path / "differ").run_dir,
+                         synthetic_cache, workers=2, options=((), ("--lr=0.1",)))
+    # The chief's run directory is locked by another live job (this test's process).
+    locked = toy_config(tmp_path / "locked").run_dir
+    os.makedirs(locked)
+    with open(os.path.join(locked, "run.lock"), "w") as f:
+        json.dump({"pid": os.getpid(), "host": socket.gethostname(), "started": "now",
+                   "command": "another job"}, f)
+    processes += start(tmp_path, "locked", locked, synthetic_cache, workers=2)[0]
+    assert finish(processes, tmp_path, "the refused jobs") == [1, 1, 1, 1]
+    logs = [(tmp_path / f"{name}_{i}.log").read_text() for name in ("differ", "locked")
+            for i in range(2)]
+    for log in logs[:2]:
+        assert "worker 1 was started with other settings than worker 0" in log
+    assert "is in use by pid" in logs[2]
+    assert "worker 0 of this job could not start" in logs[3]
+    assert not os.path.exists(os.path.join(tmp_path / "differ", "run", "latest"))
+    assert os.listdir(locked) == ["run.lock"]
