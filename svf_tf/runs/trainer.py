@@ -270,7 +270,9 @@ def _train(task, strategy, run, signals, log, checkpoint_every):
         "mode": task.mode,
         "work_dir": run_dir,
         "best_miou": best_miou,
-        "best_checkpoint": checkpoint.best_path,
+        # A non-chief worker's own copy is deleted with its scratch directory: name the chief's.
+        "best_checkpoint": checkpoint.best_path if run.writer or not checkpoint.best_path
+        else os.path.join(run_dir, "best", os.path.basename(checkpoint.best_path)),
         "last_eval": last_report,
         "svf_trainable_values": svf_trainable,
         "other_trainable_values": other_trainable,

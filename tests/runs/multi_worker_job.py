@@ -69,7 +69,7 @@ def main(out, work_dir, cache_dir, *options):
     with open(out, "w") as f:
         json.dump({"losses": losses,
                    "epoch_losses": [r["loss"] for r in summary["history"]],
-                   "steps": summary["steps"],
+                   "steps": summary["steps"], "best_checkpoint": summary["best_checkpoint"],
                    "eval": {k: report[k] for k in ("miou", "fb_iou", "class_iou",
                                                    "class_episodes", "episodes")}}, f)
 

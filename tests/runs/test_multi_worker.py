@@ -127,6 +127,8 @@ def test_two_workers_take_the_steps_of_one_process(runs, synthetic_cache):
     jobs = open(os.path.join(run_dir, "jobs.log")).read().splitlines()
     assert len(jobs) == 1, jobs
     assert not os.listdir(scratch), os.listdir(scratch)
+    assert chief["best_checkpoint"] == other["best_checkpoint"]
+    assert os.path.dirname(chief["best_checkpoint"]) == os.path.join(run_dir, "best")
 
 
 def test_a_killed_worker_resumes_to_the_parameters_of_an_uninterrupted_job(runs,
