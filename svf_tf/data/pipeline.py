@@ -35,6 +35,7 @@ from svf_tf.data.episodes.sampling import (
 )
 from svf_tf.data.lists.class_splits import FoldClasses, fold_classes
 from svf_tf.data.lists.fold_lists import FoldLists
+from svf_tf.data.sharding import worker_elements
 from svf_tf.data.transforms.presets import AugmentConfig, augment_config
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -127,6 +128,8 @@ def make_train_dataset(
     base_classes: FoldClasses | None = None,
     num_parallel_calls: int = AUTOTUNE,
     prefetch: int = AUTOTUNE,
+    input_context: tf.distribute.InputContext | None = None,
+    skip_batches: int = 0,
 ) -> tf.data.Dataset:
     """One epoch of augmented training episodes, batched with drop_remainder.
 
@@ -151,6 +154,11 @@ def make_train_dataset(
             for the contiguous COCO split).
         num_parallel_calls: parallel episode loaders (AUTOTUNE by default).
         prefetch: batches to prefetch (AUTOTUNE by default; 0 disables).
+        input_context: for one worker of a multi-worker job: only this
+            worker's episodes are loaded, in per-replica batches
+            (`svf_tf.data.sharding`); each episode is the one a single process
+            would make (its draws depend on its position in the epoch).
+        skip_batches: global batches of the epoch to leave out (a resumed epoch).
 
     Returns:
         A `tf.data.Dataset` of dicts (see the module docstring).
@@ -195,7 +203,13 @@ def make_train_dataset(
                 f"label {label!r})")
 
     positions = np.arange(len(order), dtype=np.int64)
-    dataset = tf.data.Dataset.from_tensor_slices((positions, order.astype(np.int64)))
+    if input_context is not None:
+        positions = worker_elements(len(order) // batch_size, batch_size, input_context,
+                                    skip_batches)
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
+    elif skip_batches:
+        positions = positions[skip_batches * batch_size:]
+    dataset = tf.data.Dataset.from_tensor_slices((positions, order[positions].astype(np.int64)))
     dataset = _map_to_dict(dataset, _as_python_function(load, keys, describe), keys,
                            _shapes(config.crop_size, shot), num_parallel_calls)
     dataset = dataset.batch(batch_size, drop_remainder=True)

@@ -51,12 +51,8 @@ def evaluate_episodes(predict_fn, dataset, num_classes, *, ignore_label=IGNORE_L
     miou = FewShotMeanIoU(num_classes, ignore_label=ignore_label)
     fb_iou = FBIoU(ignore_label=ignore_label)
 
-    # Episode sizes (S, L) vary, so the graph is traced with unknown spatial sizes.
-    @tf.function(reduce_retracing=True)
-    def counts_fn(logits, original_mask, class_slot):
-        resized = resize_align_corners(tf.cast(logits, tf.float32), tf.shape(original_mask)[1:3])
-        return few_shot_iou_counts(original_mask, resized, class_slot, num_classes,
-                                   ignore_label)
+    counts_fn = tf.function(lambda logits, original_mask, class_slot: episode_counts(
+        logits, original_mask, class_slot, num_classes, ignore_label), reduce_retracing=True)
 
     progbar = None
     if verbose:
@@ -69,8 +65,7 @@ def evaluate_episodes(predict_fn, dataset, num_classes, *, ignore_label=IGNORE_L
         logits = predict_fn(element["query_image"], element["support_images"],
                             element["support_masks"])
         _check_logits(logits, element["query_image"], episodes)
-        counts = counts_fn(logits, tf.cast(element["original_mask"], tf.int32),
-                           tf.cast(element["class_slot"], tf.int32))
+        counts = counts_fn(logits, element["original_mask"], element["class_slot"])
         miou.update_from_counts(counts)
         fb_iou.update_from_counts(counts)
         episodes += 1
@@ -80,6 +75,29 @@ def evaluate_episodes(predict_fn, dataset, num_classes, *, ignore_label=IGNORE_L
     seconds = time.perf_counter() - start
     if episodes == 0:
         raise ValueError("The test dataset yielded no episode; nothing to evaluate.")
+    return _report(miou, fb_iou, episodes, seconds)
+
+
+def episode_counts(logits, original_mask, class_slot, num_classes, ignore_label=IGNORE_LABEL):
+    """`few_shot_iou_counts` of one test episode: logits resized to its L x L label.
+
+    Episode sizes (S, L) vary, so callers trace it with unknown spatial sizes.
+    """
+    resized = resize_align_corners(tf.cast(logits, tf.float32), tf.shape(original_mask)[1:3])
+    return few_shot_iou_counts(tf.cast(original_mask, tf.int32), resized,
+                               tf.cast(class_slot, tf.int32), num_classes, ignore_label)
+
+
+def report_from_counts(counts, num_classes, episodes, seconds, ignore_label=IGNORE_LABEL):
+    """`evaluate_episodes`' report of summed counts (e.g. summed over workers)."""
+    miou = FewShotMeanIoU(num_classes, ignore_label=ignore_label)
+    fb_iou = FBIoU(ignore_label=ignore_label)
+    miou.update_from_counts(counts)
+    fb_iou.update_from_counts(counts)
+    return _report(miou, fb_iou, episodes, seconds)
+
+
+def _report(miou, fb_iou, episodes, seconds):
     return {
         "miou": float(miou.result()),
         "fb_iou": float(fb_iou.result()),

@@ -426,6 +426,12 @@ def _read_record(path):
     return record
 
 
+def newest_checkpoint(directory):
+    """The newest published checkpoint prefix of `directory` (highest step), or None."""
+    published = _published(directory)
+    return published[0] if published else None
+
+
 def _published(directory):
     """Published checkpoint prefixes of `directory`, newest (highest step) first."""
     found = []

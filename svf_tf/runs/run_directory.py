@@ -28,6 +28,10 @@ class RunDirectory:
     record: dict
     writer: bool
     lock: RunLock | None
+    #: This command's identity settings and file fingerprints (the workers of a
+    #: multi-worker job compare them at start-up: `svf_tf.runs.cluster`).
+    settings: dict = dataclasses.field(default_factory=dict)
+    _cleanups: list = dataclasses.field(default_factory=list)
 
     def check_data(self, fingerprints):
         """Refuses other data than the run's; records the fingerprints the first time."""
@@ -39,7 +43,13 @@ class RunDirectory:
             if self.writer:
                 identity.write_record(self.path, self.record)
 
+    def on_close(self, cleanup):
+        """Runs `cleanup()` when the run is closed (a worker's temporary files)."""
+        self._cleanups.append(cleanup)
+
     def close(self):
+        while self._cleanups:
+            self._cleanups.pop()()
         if self.lock is not None:
             self.lock.release()
 
@@ -95,7 +105,10 @@ def open_run(config, mode, *, writer=True, log=print):
                             "\n".join(flagfile_lines(config, names)) + "\n")
         if writer:
             log_job(path, mode)
-        return RunDirectory(path, record, writer, lock)
+        settings = {"identity": {name: current["settings"].get(name)
+                                 for name in current["identity"]},
+                    "fingerprints": current["fingerprints"]}
+        return RunDirectory(path, record, writer, lock, settings)
     except BaseException:
         if lock is not None:
             lock.release()

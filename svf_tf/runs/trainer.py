@@ -25,9 +25,9 @@ mean loss, the task's training metrics from the counts its steps returned
 this job ran), the singular-value drift and the validation metrics.
 """
 
-import glob
 import math
 import os
+import shutil
 import tempfile
 import time
 
@@ -35,7 +35,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from svf_tf.runs.checkpointing import TrainingCheckpoint
+from svf_tf.runs.checkpointing import TrainingCheckpoint, newest_checkpoint
+from svf_tf.runs.cluster import agree_on_start, distributed_batches, settings_digest, worker_count
 from svf_tf.runs.interrupts import StopSignals, TrainingInterrupted
 from svf_tf.runs.run_directory import open_run
 from svf_tf.runs.run_files import read_json, write_json
@@ -103,7 +104,11 @@ def run_training(task, strategy, *, log=print, checkpoint_every=500):
     """Runs the loop of the module docstring for `task`; returns the run summary."""
     config = task.config
     chief = is_chief(strategy)
-    run = open_run(config, task.mode, writer=chief, log=log)
+    try:
+        run = open_run(config, task.mode, writer=chief, log=log)
+    except BaseException:
+        agree_on_start(strategy, None)  # the other workers stop too
+        raise
     signals = StopSignals(log, on_abort=[run.close])
     try:
         with signals:
@@ -119,7 +124,12 @@ def _train(task, strategy, run, signals, log, checkpoint_every):
     run_dir = run.path
     optim = config.optim
     steps_per_epoch = task.steps_per_epoch()
-    run.check_data(task.data_fingerprint())
+    fingerprints = task.data_fingerprint()
+    run.check_data(fingerprints)
+    # Before any variable exists: a worker with other settings would hang in a collective.
+    agree_on_start(strategy, settings_digest(
+        {"mode": task.mode, "settings": run.settings, "data": fingerprints,
+         "checkpoint_every": checkpoint_every}))
     # The same seed gives the same initial weights (heads, random backbones) and
     # dropout stream; data randomness is keyed by (seed, epoch, index) itself.
     keras.utils.set_random_seed(config.run.seed)
@@ -136,21 +146,27 @@ def _train(task, strategy, run, signals, log, checkpoint_every):
         checkpoint = TrainingCheckpoint(run_dir, model, optimizer, log=log, value_limit=limit)
         checkpoint.clean_staging()
         resumed = checkpoint.restore_latest()
-    else:  # a non-chief worker: reads the chief's checkpoints, writes its own aside
-        checkpoint = TrainingCheckpoint(tempfile.mkdtemp(prefix="svf_tf_worker_"), model,
-                                        optimizer, log=log, value_limit=limit)
-        latest = os.path.join(run_dir, "latest")
-        resumed = (checkpoint.restore(latest) if glob.glob(os.path.join(latest, "ckpt-*.index"))
-                   else None)
+    else:
+        # A non-chief worker takes part in every save (reading a variable may be a
+        # collective) but writes into a temporary directory it deletes at the end,
+        # TensorFlow's multi-worker checkpoint convention; it resumes from the chief's.
+        scratch = tempfile.mkdtemp(prefix="svf_tf_worker_")
+        run.on_close(lambda: shutil.rmtree(scratch, ignore_errors=True))
+        checkpoint = TrainingCheckpoint(scratch, model, optimizer, log=log, value_limit=limit)
+        # The chief's newest published checkpoint, which is what the chief resumes from.
+        published = newest_checkpoint(os.path.join(run_dir, "latest"))
+        resumed = checkpoint.restore(published) if published else None
     start_epoch = int(checkpoint.epoch.numpy())
     start_in_epoch = int(checkpoint.step_in_epoch.numpy())
     if resumed:
         log(f"resumed from {resumed} (epoch {start_epoch}, step {start_in_epoch} of it)")
     train_step = task.make_train_step(model, optimizer, strategy)
     state_check, checked_variables = make_state_check(model, optimizer)
-    validate = task.make_validation(model)
+    validate = (task.make_validation(model) if worker_count(strategy) == 1
+                else task.make_distributed_validation(model, strategy))
     epoch_metrics = task.make_epoch_metrics(model)
-    writer = tf.summary.create_file_writer(os.path.join(run_dir, "tensorboard"))
+    writer = (tf.summary.create_file_writer(os.path.join(run_dir, "tensorboard")) if run.writer
+              else tf.summary.create_noop_writer())
     best_miou = TrainingCheckpoint.read_best_miou(run_dir)
     history = _load_history(run_dir, start_epoch) if resumed else []
     since_best, last_report = _since_best(history, best_miou), None
@@ -169,11 +185,10 @@ def _train(task, strategy, run, signals, log, checkpoint_every):
             skip = start_in_epoch if epoch == start_epoch else 0
             epoch_losses, epoch_counts, epoch_start = [], {}, time.perf_counter()
             if skip < steps_per_epoch:
-                dataset = task.train_dataset(epoch).skip(skip)
                 progress = keras.utils.Progbar(steps_per_epoch, stateful_metrics=["loss", "lr"],
                                                unit_name="step")
                 progress.update(skip)
-                batches = strategy.experimental_distribute_dataset(dataset)
+                batches = distributed_batches(strategy, task, epoch, skip)
                 for index, batch in enumerate(batches, skip):
                     with signals.critical():
                         losses = _accumulate(train_step(batch), epoch_counts)
@@ -218,7 +233,8 @@ def _train(task, strategy, run, signals, log, checkpoint_every):
                             best_miou, epoch + 1,
                             {key: last_report[key] for key in task.metric_names
                              if key != "miou"})
-                        task.on_new_best(model, run_dir)
+                        if run.writer:
+                            task.on_new_best(model, run_dir)
                     record["best"] = best_path
                 else:
                     since_best += optim.eval_every
@@ -254,7 +270,9 @@ def _train(task, strategy, run, signals, log, checkpoint_every):
         "mode": task.mode,
         "work_dir": run_dir,
         "best_miou": best_miou,
-        "best_checkpoint": checkpoint.best_path,
+        # A non-chief worker's own copy is deleted with its scratch directory: name the chief's.
+        "best_checkpoint": checkpoint.best_path if run.writer or not checkpoint.best_path
+        else os.path.join(run_dir, "best", os.path.basename(checkpoint.best_path)),
         "last_eval": last_report,
         "svf_trainable_values": svf_trainable,
         "other_trainable_values": other_trainable,

@@ -16,6 +16,7 @@ from svf_tf.data.lists.fold_lists import build_fold_lists
 from svf_tf.data.pipeline import make_test_dataset, make_train_dataset
 from svf_tf.data.synthetic.dataset import GENERATOR_VERSION as SYNTHETIC_GENERATOR_VERSION
 from svf_tf.data.transforms.presets import augment_config
+from svf_tf.metrics.distributed_evaluation import evaluate_episodes_distributed
 from svf_tf.metrics.evaluation import evaluate_episodes
 from svf_tf.metrics.iou_counts import (
     CLASS_EPISODES,
@@ -74,16 +75,22 @@ class FewShotTask(Task):
         """Training images per epoch (one episode each)."""
         return len(self.fold_lists("train").items)
 
-    def train_dataset(self, epoch):
+    def train_dataset(self, epoch, **sharding):
         data, batch_size = self.config.data, self.config.optim.batch_size
         return make_train_dataset(
             self.fold_lists("train"), data.shot, self.augment, seed=self.config.run.seed,
             epoch=epoch, batch_size=batch_size,
             num_episodes=self.steps_per_epoch() * batch_size,
             with_base_mask=self.config.model.method == "bam",
-            base_classes=fold_classes(data.dataset, data.fold, coco_split=data.coco_split))
+            base_classes=fold_classes(data.dataset, data.fold, coco_split=data.coco_split),
+            **sharding)
 
-    def test_dataset(self, seed):
+    def worker_train_dataset(self, epoch, skip, input_context):
+        """Only this worker's episodes are loaded (`make_train_dataset`'s `input_context`)."""
+        return self.train_dataset(epoch, input_context=input_context, skip_batches=skip)
+
+    def test_dataset(self, seed, indices=None):
+        """(dataset, episode file) of the saved test episodes of `seed` (those of `indices`)."""
         config = self.config.data
         directory = config.episodes_dir or os.path.join(config.cache_dir or svf_tf_cache_dir(),
                                                         "episodes")
@@ -95,6 +102,8 @@ class FewShotTask(Task):
         path = os.path.join(directory, prefix + name)
         episodes = load_or_create_test_episodes(path, self.fold_lists("val"), shot=config.shot,
                                                 seed=seed, num_episodes=config.test_episodes)
+        if indices is not None:
+            episodes = [episodes[index] for index in indices]
         return make_test_dataset(episodes, self.augment), path
 
     # Model and optimisation.
@@ -185,6 +194,15 @@ class FewShotTask(Task):
         predict = self.make_predict_fn(model)
         test_data, self._episode_file = self.test_dataset(self.config.data.eval_seeds[0])
         return lambda: evaluate_episodes(predict, test_data, self.num_novel, verbose=0)
+
+    def make_distributed_validation(self, model, strategy):
+        """`make_validation` with the test episodes split over all replicas of all workers."""
+        predict = self.make_predict_fn(model)
+        seed = self.config.data.eval_seeds[0]
+        _, self._episode_file = self.test_dataset(seed)
+        return lambda: evaluate_episodes_distributed(
+            predict, lambda indices: self.test_dataset(seed, indices)[0],
+            self.config.data.test_episodes, self.num_novel, strategy)
 
     def on_new_best(self, model, run_dir):
         """Writes the best model's SVF adapter (SVF runs), its header naming the run."""

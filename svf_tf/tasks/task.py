@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from svf_tf.constants import IGNORE_LABEL
+from svf_tf.data.sharding import shard_global_batches
 from svf_tf.data.synthetic.dataset import ensure_synthetic_dataset
 from svf_tf.layers.svf_factorization import SVFFactorization
 from svf_tf.optim.lr_schedules import make_lr_schedule
@@ -95,6 +96,16 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def train_dataset(self, epoch):
         """The `tf.data.Dataset` of one epoch's batches, a function of (seed, epoch) only."""
+
+    def worker_train_dataset(self, epoch, skip, input_context):
+        """One worker's per-replica batches of epoch `epoch`, from global step `skip` on.
+
+        For a job of several workers (`svf_tf.runs.cluster.distributed_batches`).
+        Default: `train_dataset` sharded (`svf_tf.data.sharding`); a task whose
+        elements are costly to make loads only its own share instead.
+        """
+        return shard_global_batches(self.train_dataset(epoch).skip(skip),
+                                    self.config.optim.batch_size, input_context)
 
     # Model and optimisation.
     @abc.abstractmethod
@@ -191,6 +202,15 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def make_validation(self, model):
         """`fn() -> report`: a dict holding at least the keys of `metric_names`."""
+
+    def make_distributed_validation(self, model, strategy):
+        """`make_validation` for a job of several workers (every worker calls the result).
+
+        Default: every worker validates on all the data, which gives each the
+        same report. A task overrides it to split the data over the
+        strategy's replicas (`FewShotTask`).
+        """
+        return self.make_validation(model)
 
     def make_epoch_metrics(self, model):
         """`fn() -> dict` of extra per-epoch scalars: the drift of the singular values."""
