@@ -26,9 +26,12 @@ startup.quiet_start()  # before anything loads TensorFlow
 
 from absl import app, flags  # noqa: E402
 
+from svf_tf.config.flags import define_flags  # noqa: E402
+
+# --backbone (the bytes section's) from the same setting as main.py's.
+define_flags(names=("backbone",))
 flags.DEFINE_string("out", None, "Write the figures here as JSON.")
 flags.DEFINE_list("sections", ["bytes", "workers"], "bytes, workers.")
-flags.DEFINE_string("backbone", "resnet50", "Backbone of the bytes section.")
 flags.DEFINE_integer("size", 65, "Crop size of the workers section.")
 flags.DEFINE_integer("batch", 4, "Global batch of the workers section.")
 flags.DEFINE_integer("steps", 6, "Steps per epoch of the workers section.")

@@ -54,6 +54,7 @@ def test_default_is_frozen():
 
 
 @pytest.mark.torch
+@pytest.mark.slow  # a full-size ResNet-50 in both frameworks
 def test_resnet50_train_mode_features_and_running_statistics_match_torch():
     """One training-mode call of a frozen backbone = PyTorch's `model.train()` forward.
 
@@ -112,7 +113,8 @@ def test_keras_file_round_trip_keeps_batch_statistics(tmp_path):
     assert not np.array_equal(_batch_norms(loaded)[0].moving_mean.numpy(), 0.0)
 
 
-@pytest.mark.parametrize("jit_compile", [False, True])
+# A full-size VGG16-BN on two replicas: the XLA variant, compiled again, is the slow tier's.
+@pytest.mark.parametrize("jit_compile", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_one_mirrored_training_step_updates_statistics_with_the_replicas_mean(jit_compile):
     """The step is built as `Task.make_train_step` builds it (XLA-compiled gradients inside)."""
     strategy = two_replica_strategy()

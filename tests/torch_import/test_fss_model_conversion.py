@@ -166,6 +166,7 @@ def check_bam_conversion(net, model, backbone, seed, tmp_path, **target_options)
     return loaded
 
 
+@pytest.mark.slow  # BAM's two VGG16s and PyTorch's; PFENet's VGG16 one-shot test is the default's
 def test_bam_vgg16_two_shot_and_weights_file_round_trip(tmp_path):
     """BAM on VGG16-BN: the default run's version of the ResNet-50 test below."""
     net = randomize(BAM(VGG16BN().stages(), vgg=True, shot=2, base_classes=15), 45)
@@ -173,7 +174,7 @@ def test_bam_vgg16_two_shot_and_weights_file_round_trip(tmp_path):
     check_bam_conversion(net, model, "vgg16", 46, tmp_path)
 
 
-@pytest.mark.slow  # two ResNet-50s and PyTorch's; the VGG16 test above is the default run's
+@pytest.mark.slow  # two ResNet-50s and PyTorch's; the VGG16 tests above cover it
 def test_bam_resnet50_two_shot_and_weights_file_round_trip(tmp_path):
     net = randomize(BAM(DeepStemResNet50("all_blocks").stages(), vgg=False, shot=2,
                         base_classes=15), 41)

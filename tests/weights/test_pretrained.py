@@ -139,6 +139,7 @@ def test_a_file_for_another_network_is_one_short_value_error(tmp_path):
     assert "13 layers of the file unused (block1_conv1, ... 12 more)" in message
 
 
+@pytest.mark.slow  # a full-size deep-stem ResNet-50 saved and built again
 def test_own_weights_file_round_trip_for_the_deep_stem(tmp_path):
     first = build_backbone("resnet50", stem="deep")
     path = tmp_path / "deep.weights.h5"
