@@ -50,6 +50,7 @@ def test_baseline_with_a_real_svf_backbone(backbones, tmp_path):
     assert_exported_like(model, tmp_path / "baseline", 1)
 
 
+@pytest.mark.slow  # two more SavedModel exports (~14 s); PFENet's is also exported below
 def test_pfenet_and_bam_export(tmp_path):
     backbone = fake_backbone("resnet", "svf")
     pfenet = build_pfenet_model(backbone, 2, pyramid_bins=(6, 3))
