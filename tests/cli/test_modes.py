@@ -181,8 +181,8 @@ def test_a_flag_the_mode_does_not_read_is_one_line_from_the_command_line(tmp_pat
     result = run_main("--flagfile=configs/pascal_r50_1shot.cfg", "--checkpoint=ckpt-1",
                       "--data_root=/data")
     assert result.returncode == 1 and error_lines(result) == [
-        "error: --checkpoint is not used by --mode=train (it is read by --mode=eval, export "
-        "and predict); remove it, or choose a mode that reads it."]
+        "error: --checkpoint is not used by --mode=train (it is read by --mode=eval, export, "
+        "predict and analyze); remove it, or choose a mode that reads it."]
 
 
 @pytest.mark.parametrize("values,variant", [
