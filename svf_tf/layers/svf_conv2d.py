@@ -116,20 +116,10 @@ class SVFConv2D(SVFFactorization, keras.layers.Conv2D):
             raise ValueError(
                 f"SVFConv2D.from_conv: compute='factored' needs groups=1, but '{conv.name}' has "
                 f"groups={conv.groups}; use compute='kernel' or None (the default).")
-        cls._check_no_kernel_extras(conv.name, conv.kernel_regularizer, conv.kernel_constraint,
-                                    None)
-        config = conv.get_config()
-        for key in ("lora_rank", "lora_alpha"):
-            config.pop(key, None)
-        config["trainable"] = True
-        config.update(options)
-        layer = cls._from_source_config(config)
-        kernel = ops.convert_to_numpy(conv.kernel)
-        bias = ops.convert_to_numpy(conv.bias) if conv.use_bias else None
-        layer._svf_seed = (kernel, bias)
-        channels = kernel.shape[-2] * conv.groups
-        layer.build((None, None, None, channels) if conv.data_format == "channels_last"
-                    else (None, channels, None, None))
+        channels = conv.kernel.shape[-2] * conv.groups
+        layer = cls._seeded_from(conv, options, (None, None, None, channels)
+                                 if conv.data_format == "channels_last"
+                                 else (None, channels, None, None))
         return layer
 
     def build(self, input_shape):

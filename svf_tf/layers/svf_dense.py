@@ -71,22 +71,7 @@ class SVFDense(SVFFactorization, keras.layers.Dense):
             raise ValueError(
                 f"SVFDense.from_dense needs a built Dense, but '{dense.name}' is not built: "
                 "call it on an input or call dense.build(input_shape) first.")
-        if dense.quantization_mode is not None:
-            raise ValueError(
-                f"Dense '{dense.name}' is quantized ({dense.quantization_mode!r}); SVF needs "
-                "the float kernel. Apply SVF before quantizing.")
-        cls._check_no_kernel_extras(dense.name, dense.kernel_regularizer,
-                                    dense.kernel_constraint, None)
-        config = dense.get_config()
-        for key in ("lora_rank", "lora_alpha"):
-            config.pop(key, None)
-        config["trainable"] = True
-        config.update(options)
-        layer = cls._from_source_config(config)
-        kernel = ops.convert_to_numpy(dense.kernel)
-        bias = ops.convert_to_numpy(dense.bias) if dense.use_bias else None
-        layer._svf_seed = (kernel, bias)
-        layer.build((None, kernel.shape[0]))
+        layer = cls._seeded_from(dense, options, (None, dense.kernel.shape[0]))
         return layer
 
     def build(self, input_shape):

@@ -134,22 +134,7 @@ class SVFEinsumDense(SVFFactorization, keras.layers.EinsumDense):
                 f"SVFEinsumDense.from_einsum_dense needs a built EinsumDense, but '{layer.name}' "
                 "is not built (or was built without an input shape): call it on an input or "
                 "call layer.build(input_shape) first.")
-        if layer.quantization_mode is not None:
-            raise ValueError(
-                f"EinsumDense '{layer.name}' is quantized ({layer.quantization_mode!r}); SVF "
-                "needs the float kernel. Apply SVF before quantizing.")
-        cls._check_no_kernel_extras(layer.name, layer.kernel_regularizer,
-                                    layer.kernel_constraint, None)
-        config = layer.get_config()
-        for key in ("lora_rank", "lora_alpha"):
-            config.pop(key, None)
-        config["trainable"] = True
-        config.update(options)
-        svf = cls._from_source_config(config)
-        kernel = ops.convert_to_numpy(layer.kernel)
-        bias = ops.convert_to_numpy(layer.bias) if layer.bias is not None else None
-        svf._svf_seed = (kernel, bias)
-        svf.build(build_config["input_shape"])
+        svf = cls._seeded_from(layer, options, build_config["input_shape"])
         return svf
 
     @property

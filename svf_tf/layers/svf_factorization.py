@@ -359,6 +359,38 @@ class SVFFactorization(SVFAdapterMixing):
             "Call svf_tf.merge_svf(model) first, then quantize the merged model.")
 
     @classmethod
+    def _seeded_from(cls, source, options, input_shape):
+        """A built SVF layer equal to the plain, built Keras layer `source`.
+
+        The new layer takes `source`'s config (without its LoRA keys: a
+        LoRA-enabled kernel is read merged) and the SVF `options`, is
+        trainable whatever `source.trainable` says, and is built on
+        `input_shape` from `source`'s float kernel and bias.
+
+        Raises:
+            ValueError: `source` is quantized or has a kernel regularizer or
+                constraint; one line naming the layer and the fix.
+        """
+        mode = getattr(source, "quantization_mode", None)
+        if mode is not None:
+            raise ValueError(
+                f"{type(source).__name__} '{source.name}' is quantized ({mode!r}); SVF needs "
+                "the float kernel. Apply SVF before quantizing.")
+        cls._check_no_kernel_extras(source.name, source.kernel_regularizer,
+                                    source.kernel_constraint, None)
+        config = source.get_config()
+        for key in ("lora_rank", "lora_alpha"):
+            config.pop(key, None)
+        config["trainable"] = True
+        config.update(options)
+        layer = cls._from_source_config(config)
+        bias = getattr(source, "bias", None)
+        layer._svf_seed = (ops.convert_to_numpy(source.kernel),
+                           None if bias is None else ops.convert_to_numpy(bias))
+        layer.build(input_shape)
+        return layer
+
+    @classmethod
     def _from_source_config(cls, config):
         """`cls.from_config(config)`, re-raising our own ValueError unwrapped.
 
