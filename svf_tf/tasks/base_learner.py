@@ -83,8 +83,9 @@ class BaseLearnerTask(Task):
         super().__init__(config, log)
         if config.model.method != "bam":
             raise ValueError(
-                f"--mode=train_base trains BAM's stage-1 PSPNet, whose backbone is BAM's "
-                f"variant: --method must be bam, not {config.model.method!r}.")
+                f"--mode={self.mode} trains BAM's stage-1 network (a PSPNet on the fold's base "
+                f"classes), whose backbone is BAM's variant: --method must be bam, not "
+                f"{config.model.method!r}.")
         data = config.data
         self._lists = {}
         self.classes = fold_classes(data.dataset, data.fold, coco_split=data.coco_split)

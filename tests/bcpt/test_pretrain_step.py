@@ -133,3 +133,13 @@ def test_more_guidance_vectors_than_base_classes_is_refused(tmp_path):
                                          r"--bcpt_clusters <= 16 or --bcpt_guidance=none"):
         ToyBCPTTask(toy_bcpt_config(tmp_path, bcpt_clusters=17))
     ToyBCPTTask(toy_bcpt_config(tmp_path, bcpt_clusters=17, bcpt_guidance="none"))
+
+
+@pytest.mark.parametrize("task", ["standard", "bcpt"])
+def test_another_method_is_refused_naming_the_mode_that_was_run(task, tmp_path):
+    from svf_tf.bcpt.task import BCPTTask, StandardPretrainTask
+
+    cls = {"standard": StandardPretrainTask, "bcpt": BCPTTask}[task]
+    with pytest.raises(ValueError, match=r"^--mode=pretrain trains BAM's stage-1 network .*"
+                                         r"--method must be bam, not 'baseline'\.$"):
+        cls(toy_bcpt_config(tmp_path, method="baseline"), log=lambda *_: None)
