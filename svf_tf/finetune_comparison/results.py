@@ -68,7 +68,7 @@ def run_record(setting, seed, summary):
         "base_miou_last": last[BASE_MIOU],
         "base_fb_iou_last": last[BASE_FB_IOU],
         "base_miou_at_best": best[BASE_MIOU],
-        "seconds": summary["seconds"],
+        "seconds": summary["train_seconds"],  # every epoch of the run, however often resumed
         "steps": summary["steps"],
         "history": [{key: record[key] for key in
                      ("epoch", "loss", "seconds", "miou", "fb_iou", BASE_MIOU, BASE_FB_IOU)

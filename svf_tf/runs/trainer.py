@@ -17,8 +17,12 @@ only the hooks that class declares.
 Where a run stands is the checkpoint's (epoch, step in epoch): an epoch's
 last checkpoint is written when its steps are done and before it is
 validated, so a run stopped during validation validates that epoch again
-when resumed. The per-epoch history is kept in `<work_dir>/history.json`,
-so a resumed run's summary covers every epoch. An epoch's record holds its
+when resumed; once the epoch's record is written, a resumed run (or a
+finished run started again) goes on from the next epoch and keeps the
+record. The per-epoch history is kept in `<work_dir>/history.json`, so a
+resumed run's summary covers every epoch: `train_seconds` is the time of
+all its epochs, `best_eval` the validation metrics of the best
+checkpoint's epoch, `seconds` this job's own time. An epoch's record holds its
 mean loss, the task's training metrics from the counts its steps returned
 (`Task.train_metrics`: for few-shot training `train/miou` and
 `train/fb_iou` of the training episodes; a resumed epoch counts the steps
@@ -90,6 +94,17 @@ def _load_history(run_dir, completed_epochs):
     return [record for record in read_json(path) if record["epoch"] <= completed_epochs]
 
 
+def _previous_summary(run_dir):
+    path = os.path.join(run_dir, "summary.json")
+    return read_json(path) if os.path.isfile(path) else {}
+
+
+def _best_record(history, metric_names):
+    """The validation metrics of the best checkpoint's epoch (None before any)."""
+    best = [record for record in history if "best" in record]
+    return {key: best[-1][key] for key in ("epoch", *metric_names)} if best else None
+
+
 def _since_best(history, best_miou):
     """Epochs since the best validation mIoU, as the early-stop rule counts them."""
     evaluated = [record for record in history if "miou" in record]
@@ -137,6 +152,9 @@ def _train(task, strategy, run, signals, log, checkpoint_every):
         model = task.build_model()
         optimizer = task.build_optimizer(model, optim.epochs * steps_per_epoch)
     svf_trainable, other_trainable = trainable_counts(model)
+    # Before the restore: the singular values' drift is measured from the decomposition
+    # of the starting weights, however often the run was resumed.
+    epoch_metrics = task.make_epoch_metrics(model)
     log(task.describe(svf_trainable, other_trainable, steps_per_epoch,
                       strategy.num_replicas_in_sync))
     limit = optim.weight_limit or None
@@ -158,17 +176,25 @@ def _train(task, strategy, run, signals, log, checkpoint_every):
         resumed = checkpoint.restore(published) if published else None
     start_epoch = int(checkpoint.epoch.numpy())
     start_in_epoch = int(checkpoint.step_in_epoch.numpy())
+    history = []
     if resumed:
+        # A checkpoint at the end of an epoch whose record was written (after its
+        # validation) resumes at the next epoch: the record, with its loss and time, stands.
+        # Several workers validate that epoch again (as they would if the record were
+        # missing): a non-chief may not see the chief's history.json, and every worker
+        # must take the same path through the validation's collectives.
+        ended = start_in_epoch >= steps_per_epoch and worker_count(strategy) == 1
+        history = _load_history(run_dir, start_epoch + ended)
+        if ended and history and history[-1]["epoch"] == start_epoch + 1:
+            start_epoch, start_in_epoch = start_epoch + 1, 0
         log(f"resumed from {resumed} (epoch {start_epoch}, step {start_in_epoch} of it)")
     train_step = task.make_train_step(model, optimizer, strategy)
     state_check, checked_variables = make_state_check(model, optimizer)
     validate = (task.make_validation(model) if worker_count(strategy) == 1
                 else task.make_distributed_validation(model, strategy))
-    epoch_metrics = task.make_epoch_metrics(model)
     writer = (tf.summary.create_file_writer(os.path.join(run_dir, "tensorboard")) if run.writer
               else tf.summary.create_noop_writer())
     best_miou = TrainingCheckpoint.read_best_miou(run_dir)
-    history = _load_history(run_dir, start_epoch) if resumed else []
     since_best, last_report = _since_best(history, best_miou), None
     saved_step = int(checkpoint.step.numpy())
 
@@ -264,6 +290,8 @@ def _train(task, strategy, run, signals, log, checkpoint_every):
         writer.flush()
         raise
     writer.flush()
+    if last_report is None and resumed:  # a finished run, run again: nothing was evaluated
+        last_report = _previous_summary(run_dir).get("last_eval")
 
     # Summary.
     summary = {
@@ -273,11 +301,13 @@ def _train(task, strategy, run, signals, log, checkpoint_every):
         # A non-chief worker's own copy is deleted with its scratch directory: name the chief's.
         "best_checkpoint": checkpoint.best_path if run.writer or not checkpoint.best_path
         else os.path.join(run_dir, "best", os.path.basename(checkpoint.best_path)),
+        "best_eval": _best_record(history, task.metric_names),
         "last_eval": last_report,
         "svf_trainable_values": svf_trainable,
         "other_trainable_values": other_trainable,
         "steps": int(checkpoint.step.numpy()),
         "seconds": time.perf_counter() - start_time,
+        "train_seconds": sum(record["seconds"] for record in history),
         **task.summary_fields(),
         "history": history,
         "config": config.to_dict(),

@@ -160,7 +160,7 @@ def publish(config, weights_file, summary=None):
         "validation": summary.get("last_eval"),
         "best_miou": summary.get("best_miou"),
         "steps": summary.get("steps"),
-        "seconds": summary.get("seconds"),
+        "seconds": summary.get("train_seconds"),  # the pre-training's epochs, however resumed
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     write_file_atomically(os.path.join(entry, MANIFEST),

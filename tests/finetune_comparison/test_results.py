@@ -21,7 +21,8 @@ def summary(work_dir, novel, fb, base, seconds=120.0, backbone=0, svf=0):
                for i, (m, f, b) in enumerate(zip(novel, fb, base, strict=True))]
     return {"work_dir": work_dir, "history": history, "svf_trainable_values": svf,
             "other_trainable_values": 1000 + backbone - svf, "backbone_trainable_values": backbone,
-            "seconds": seconds, "steps": 10 * len(novel), "best_miou": max(novel)}
+            "seconds": seconds, "train_seconds": seconds, "steps": 10 * len(novel),
+            "best_miou": max(novel)}
 
 
 def test_run_record_takes_the_first_best_epoch_and_the_last():

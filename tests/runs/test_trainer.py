@@ -114,6 +114,71 @@ def test_killed_toy_run_resumes_mid_epoch_to_the_same_parameters(tmp_path, monke
         np.testing.assert_allclose(b[path], a[path], rtol=1e-5, atol=1e-6, err_msg=path)
 
 
+class CountingToyTask(ToyTask):
+    """ToyTask counting its validations; `svf=True` makes its conv an SVF layer."""
+
+    def __init__(self, config, log=print, svf=False):
+        super().__init__(config, log)
+        self.svf, self.validations = svf, 0
+
+    def build_model(self):
+        model = super().build_model()
+        return svf_tf.apply_svf(model) if self.svf else model
+
+    def make_validation(self, model):
+        validate = super().make_validation(model)
+
+        def counted():
+            self.validations += 1
+            return validate()
+        return counted
+
+
+QUIET = {"log": lambda *_: None}
+
+
+def test_a_finished_run_started_again_keeps_its_history_and_does_not_validate_again(tmp_path):
+    config = toy_config(tmp_path, epochs=2)
+    first = run_training(CountingToyTask(config, **QUIET), DEFAULT(), **QUIET)
+    again = CountingToyTask(config, **QUIET)
+    lines = []
+    summary = run_training(again, DEFAULT(), log=lines.append)
+    assert any("(epoch 2, step 0 of it)" in line for line in lines)
+    assert again.validations == 0 and summary["history"] == first["history"]
+    assert summary["history"][-1]["loss"] is not None  # the last epoch's own record
+    assert summary["last_eval"] == first["last_eval"]
+    best = [r for r in first["history"] if "best" in r][-1]
+    assert summary["best_eval"] == {"epoch": best["epoch"], "miou": best["miou"]}
+    assert summary["train_seconds"] == pytest.approx(sum(r["seconds"] for r in first["history"]))
+
+
+def test_a_run_stopped_after_an_epoch_record_goes_on_with_the_next_epoch(tmp_path, monkeypatch):
+    """Stopped at epoch 2's first step: the newest checkpoint is epoch 1's last, taken before
+    its validation; epoch 1's record is written, so the resumed run keeps it and goes on. The
+    singular values' drift is measured from the start, not from the resume."""
+    straight = toy_config(tmp_path / "straight")
+    expected = run_training(CountingToyTask(straight, svf=True, **QUIET), DEFAULT(), **QUIET)
+    killed = toy_config(tmp_path / "killed")
+    original = ToyTask.make_train_step
+    # 16 images in batches of 4: call 5 is epoch 2's first step.
+    monkeypatch.setattr(ToyTask, "make_train_step",
+                        failing_at(original, 5, KeyboardInterrupt("killed")))
+    with pytest.raises(KeyboardInterrupt):
+        run_training(CountingToyTask(killed, svf=True, **QUIET), DEFAULT(), checkpoint_every=0,
+                     **QUIET)
+    monkeypatch.setattr(ToyTask, "make_train_step", original)
+    recorded = json.loads(open(os.path.join(killed.run_dir, "history.json")).read())
+    assert [r["epoch"] for r in recorded] == [1]
+    resumed, lines = CountingToyTask(killed, svf=True, **QUIET), []
+    summary = run_training(resumed, DEFAULT(), log=lines.append, checkpoint_every=0)
+    assert any("(epoch 1, step 0 of it)" in line for line in lines)
+    assert resumed.validations == 2 and summary["history"][0] == recorded[0]
+    for got, want in zip(summary["history"], expected["history"], strict=True):
+        assert got["loss"] == pytest.approx(want["loss"], rel=1e-5)
+        assert got["svf/mean_ratio"] == pytest.approx(want["svf/mean_ratio"], rel=1e-5)
+    assert expected["history"][-1]["svf/mean_ratio"] != pytest.approx(1.0, abs=1e-4)
+
+
 def test_toy_run_stops_at_a_non_finite_loss(tmp_path, monkeypatch):
     config = toy_config(tmp_path)
     monkeypatch.setattr(ToyTask, "make_train_step", failing_at(ToyTask.make_train_step, 6))
