@@ -10,7 +10,8 @@ no pyplot state) from the curves of `results.aggregate`, which results.json
 stores, so the figure can be checked against its numbers. `--mode=analyze`
 (`svf_tf.analysis.run_curves`) draws the same figure from the histories of
 any runs; a curve without points (a run that did not score the base
-classes) is left out of its panel.
+classes) is left out of its panel, and a panel no run has points for is
+left out of the figure (the novel-class panel is always drawn).
 """
 
 from svf_tf.analysis.figure_style import DPI, colour, new_figure, save_png
@@ -45,7 +46,8 @@ def plot_curves(rows, path, title=None):
         title: the figure's title (what was run, one short line).
 
     Returns:
-        The matplotlib `Figure` (its two axes hold one line per row).
+        The matplotlib `Figure`: one axis per panel drawn (module docstring),
+        each holding one line per row with points in it.
 
     Raises:
         ModuleNotFoundError: matplotlib is not installed (one line with the fix).
@@ -53,9 +55,11 @@ def plot_curves(rows, path, title=None):
     figure = new_figure(*FIGSIZE)
     from matplotlib.ticker import MaxNLocator
 
-    axes = figure.subplots(1, 2, sharey=True)
+    panels = [panel for panel in PANELS[:-1]
+              if any(row["curves"][panel[0]]["epochs"] for row in rows)] + [PANELS[-1]]
+    axes = figure.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     for index, row in enumerate(rows):
-        for axis, (curve_name, _) in zip(axes, PANELS, strict=True):
+        for axis, (curve_name, _) in zip(axes, panels, strict=True):
             curve = row["curves"][curve_name]
             if not curve["epochs"]:
                 continue
@@ -68,14 +72,14 @@ def plot_curves(rows, path, title=None):
                 high = [m + 100 * s for m, s in zip(mean, curve["std"], strict=True)]
                 axis.fill_between(curve["epochs"], low, high, color=colour(index), alpha=0.12,
                                   linewidth=0)
-    for axis, (_, name) in zip(axes, PANELS, strict=True):
+    for axis, (_, name) in zip(axes, panels, strict=True):
         axis.set_title(f"mIoU on {name}")
         axis.set_xlabel("epoch")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
     axes[0].set_ylim(0, max(1.0, 1.08 * _highest(rows)))  # shared by both panels
     axes[0].set_ylabel("mIoU (%)")
-    figure.legend(*axes[1].get_legend_handles_labels(), loc="outside lower center",
+    figure.legend(*axes[-1].get_legend_handles_labels(), loc="outside lower center",
                   ncols=min(5, max(1, len(rows))), fontsize="small")
     if title:
         figure.suptitle(title, fontsize="medium")

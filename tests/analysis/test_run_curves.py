@@ -37,3 +37,13 @@ def test_one_line_per_run_with_the_history_points(tmp_path):
     np.testing.assert_allclose(train.get_lines()[0].get_ydata(), [20.0, 50.0, 80.0])
     np.testing.assert_array_equal(train.get_lines()[1].get_xdata(), [1, 2])
     np.testing.assert_allclose(train.get_lines()[2].get_ydata(), [60.0, 70.0])
+
+
+def test_runs_without_training_curves_get_the_novel_class_panel_only(tmp_path):
+    rows = [run_curve_row("old", "baseline old", HISTORIES["old"])]
+    path = tmp_path / "curves.png"
+    figure = plot_run_curves(rows, str(path))
+    assert matplotlib.image.imread(str(path)).shape[:2] == figure_pixels()
+    (validation,) = figure.axes
+    assert validation.get_title() == "mIoU on test episodes (novel classes)"
+    np.testing.assert_allclose(validation.get_lines()[0].get_ydata(), [30.0, 40.0])
