@@ -19,8 +19,12 @@ workers never talk to each other any other way:
   epoch is used exactly once.
 """
 
+import contextlib
 import hashlib
 import json
+import os
+import shutil
+import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -97,6 +101,41 @@ def agree_on_start(strategy, digest):
             f"worker {differ[0]} was started with other settings than worker 0 (settings "
             f"digest {theirs} vs {bytes(workers[0][1:].astype(np.uint8)).hex()}): start every "
             "worker with the same flags; only TF_CONFIG's task index may differ.")
+
+
+def worker_scratch_dir(run_dir, index):
+    """A non-chief worker's emptied directory for its copies of the checkpoints.
+
+    TensorFlow's multi-worker checkpointing has every worker write a save
+    (reading a variable may be a collective); a non-chief writes its own
+    copy where only it writes and deletes it at the end. The name is a
+    function of the run and the worker index under the temporary directory
+    ($TMPDIR), so a worker killed before it could delete it empties it when
+    it starts again.
+    """
+    digest = hashlib.sha256(os.path.abspath(run_dir).encode()).hexdigest()[:16]
+    path = os.path.join(tempfile.gettempdir(), f"svf_tf_worker_{digest}_{index}")
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    return path
+
+
+@contextlib.contextmanager
+def entered_together(context, strategy, settings):
+    """Enters `context` (e.g. the run's lock) here, then `agree_on_start` with the other workers.
+
+    A worker that fails to enter it still takes part in the agreement (so
+    every worker stops with one line) before its own error propagates.
+    `settings`: a JSON-able description of the job (`settings_digest`).
+    """
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(context)
+        except BaseException:
+            agree_on_start(strategy, None)
+            raise
+        agree_on_start(strategy, settings_digest(settings))
+        yield
 
 
 def distributed_batches(strategy, task, epoch, skip):
