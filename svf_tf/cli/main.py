@@ -24,7 +24,10 @@ checks that the dataset is there (`check_dataset`). `run_job` loads
 TensorFlow, takes the run directory's lock for the jobs that write into it
 (training takes it in the trainer), logs the invocation in
 `<work_dir>/jobs.log` and calls the mode's function. Only a training run
-writes flags.txt, once, when it creates its directory.
+writes flags.txt, once, when it creates its directory. A mode that splits
+its work over workers (`Mode.splits`: eval, eval_prior) under
+`--strategy=multi_worker` gets its strategy first: only the chief locks and
+logs, and every worker stops if it cannot (`entered_together`).
 """
 
 import importlib

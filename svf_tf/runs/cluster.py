@@ -12,6 +12,10 @@ workers never talk to each other any other way:
   replica), so a chief that could not open the run directory, or a worker
   started with other flags, stops *every* worker with one line instead of
   leaving the others waiting in a collective.
+- `entered_together`: `agree_on_start` around entering a context (an
+  evaluation's lock of --work_dir, which only the chief takes).
+- `worker_scratch_dir`: where a non-chief worker writes its copies of the
+  checkpoints, emptied when it starts.
 - `distributed_batches`: one epoch's batches. Several workers read
   `distribute_datasets_from_function`: each builds its own pipeline from
   its `tf.distribute.InputContext` (`svf_tf.data.sharding`), so the global
@@ -67,7 +71,7 @@ def agree_on_start(strategy, digest):
     """Stops every worker unless all opened the run and share one settings digest.
 
     Args:
-        strategy: the job's strategy (a no-op for a single worker).
+        strategy: the job's strategy (a no-op for None or a single worker).
         digest: `settings_digest` of this worker's settings, or None when this
             worker failed to start (it then raises its own error after this call).
 
