@@ -153,6 +153,6 @@ def run_demo(config, strategy, log=print):
 
 def demo_mode(config, log=print):
     """`--mode=demo` (svf_tf/cli/main.py): `run_demo` under `config.run.strategy`."""
-    from svf_tf.runs.strategy import make_strategy
+    from svf_tf.runs.strategy import run_strategy
 
-    return run_demo(config, make_strategy(config.run.strategy), log)
+    return run_demo(config, run_strategy(config), log)

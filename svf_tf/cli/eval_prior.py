@@ -20,15 +20,20 @@ import os
 from svf_tf.backbones import build_backbone
 from svf_tf.bcpt.prior_evaluation import build_prior_model, make_prior_predict_fn
 from svf_tf.cli.evaluate import format_report
-from svf_tf.metrics.evaluation import evaluate_episodes, summarize_seeds
+from svf_tf.metrics.evaluation import summarize_seeds
 from svf_tf.runs.run_files import read_json, write_json
+from svf_tf.runs.strategy import in_scope, is_chief
 from svf_tf.tasks.few_shot import FewShotTask
 
 REPORT_FILE = "eval_prior.json"
 
 
-def evaluate_prior(config, log=print):
+def evaluate_prior(config, log=print, strategy=None):
     """The prior of `config`'s backbone on every seed of `config.data.eval_seeds`.
+
+    `strategy`: a multi-worker strategy splits each seed's episodes over its
+    workers (`FewShotTask.seed_evaluation`: the same report); only its chief
+    writes eval_prior.json.
 
     Returns:
         {"weights", "threshold", "seeds", "reports", "summary", "conventions"};
@@ -36,16 +41,18 @@ def evaluate_prior(config, log=print):
     """
     model, data = config.model, config.data
     threshold = config.prior_evaluation.threshold
-    backbone = build_backbone(model.backbone, model.weights, finetune="freeze",
-                              partial_weights=model.partial_weights,
-                              **model.backbone_options())
-    predict = make_prior_predict_fn(build_prior_model(backbone, data.shot), threshold)
+    with in_scope(strategy):
+        backbone = build_backbone(model.backbone, model.weights, finetune="freeze",
+                                  partial_weights=model.partial_weights,
+                                  **model.backbone_options())
+        prior_model = build_prior_model(backbone, data.shot)
+    predict = make_prior_predict_fn(prior_model, threshold)
     task = FewShotTask(config, log)
     reports = []
     for seed in data.eval_seeds:
-        dataset, episode_file = task.test_dataset(seed)
-        log(f"seed {seed}: {data.test_episodes} episodes from {episode_file}")
-        reports.append(evaluate_episodes(predict, dataset, task.num_novel))
+        evaluate = task.seed_evaluation(predict, seed, strategy, verbose=1)
+        log(f"seed {seed}: {data.test_episodes} episodes from {task.episode_file}")
+        reports.append(evaluate())
     weights = model.weights or "random"
     result = {
         "weights": weights,
@@ -63,15 +70,16 @@ def evaluate_prior(config, log=print):
             "mIoU": "per novel class, intersections and unions summed over episodes",
         },
     }
-    path = os.path.join(config.run_dir, REPORT_FILE)
-    results = read_json(path) if os.path.isfile(path) else {}
-    results[f"{weights} @ {threshold:g}"] = result
-    os.makedirs(config.run_dir, exist_ok=True)
-    write_json(path, results)
+    if strategy is None or is_chief(strategy):
+        path = os.path.join(config.run_dir, REPORT_FILE)
+        results = read_json(path) if os.path.isfile(path) else {}
+        results[f"{weights} @ {threshold:g}"] = result
+        os.makedirs(config.run_dir, exist_ok=True)
+        write_json(path, results)
     log(format_report(result))
     return result
 
 
-def eval_prior_mode(config, log=print):
+def eval_prior_mode(config, log=print, strategy=None):
     """`--mode=eval_prior` (svf_tf/cli/main.py)."""
-    return evaluate_prior(config, log)
+    return evaluate_prior(config, log, strategy)

@@ -2,9 +2,10 @@
 
 import os
 
-from svf_tf.metrics.evaluation import evaluate_episodes, summarize_seeds
+from svf_tf.metrics.evaluation import summarize_seeds
 from svf_tf.runs.restore import restore_model
 from svf_tf.runs.run_files import write_json
+from svf_tf.runs.strategy import in_scope, is_chief
 from svf_tf.tasks.few_shot import FewShotTask
 
 
@@ -24,24 +25,28 @@ def format_report(result):
     return "\n".join(lines)
 
 
-def evaluate_checkpoint(config, checkpoint_path=None, log=print, adapters=()):
+def evaluate_checkpoint(config, checkpoint_path=None, log=print, adapters=(), strategy=None):
     """Evaluates a checkpoint (default: the run's best) on every seed of `config.data.eval_seeds`.
 
     `adapters`: at most one adapter file, loaded over the checkpoint's SVF layers.
+    `strategy`: a multi-worker strategy splits each seed's episodes over its
+    workers (`FewShotTask.seed_evaluation`: the same report); only its chief
+    writes eval.json.
 
     Returns:
         A dict with per-seed reports, their mean/std summary and the
         evaluation conventions; also written to `<work_dir>/eval.json`.
     """
     task = FewShotTask(config, log)
-    model, restored = restore_model(task, checkpoint_path, adapters)
+    with in_scope(strategy):
+        model, restored = restore_model(task, checkpoint_path, adapters)
     predict = task.make_predict_fn(model)
     reports, files = [], []
     for seed in config.data.eval_seeds:
-        dataset, episode_file = task.test_dataset(seed)
-        log(f"seed {seed}: {config.data.test_episodes} episodes from {episode_file}")
-        reports.append(evaluate_episodes(predict, dataset, task.num_novel))
-        files.append(episode_file)
+        evaluate = task.seed_evaluation(predict, seed, strategy, verbose=1)
+        log(f"seed {seed}: {config.data.test_episodes} episodes from {task.episode_file}")
+        reports.append(evaluate())
+        files.append(task.episode_file)
     result = {
         "checkpoint": restored,
         "adapter": list(adapters),
@@ -60,12 +65,13 @@ def evaluate_checkpoint(config, checkpoint_path=None, log=print, adapters=()):
         },
         "episode_files": files,
     }
-    write_json(os.path.join(config.run_dir, "eval.json"), result)
+    if strategy is None or is_chief(strategy):
+        write_json(os.path.join(config.run_dir, "eval.json"), result)
     log(format_report(result))
     return result
 
 
-def eval_mode(config, log=print):
+def eval_mode(config, log=print, strategy=None):
     """`--mode=eval` (svf_tf/cli/main.py): `--checkpoint` or the run's best."""
     return evaluate_checkpoint(config, config.checkpoint.checkpoint, log,
-                               config.checkpoint.adapter)
+                               config.checkpoint.adapter, strategy)

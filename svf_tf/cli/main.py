@@ -24,7 +24,10 @@ checks that the dataset is there (`check_dataset`). `run_job` loads
 TensorFlow, takes the run directory's lock for the jobs that write into it
 (training takes it in the trainer), logs the invocation in
 `<work_dir>/jobs.log` and calls the mode's function. Only a training run
-writes flags.txt, once, when it creates its directory.
+writes flags.txt, once, when it creates its directory. A mode that splits
+its work over workers (`Mode.splits`: eval, eval_prior) under
+`--strategy=multi_worker` gets its strategy first: only the chief locks and
+logs, and every worker stops if it cannot (`entered_together`).
 """
 
 import importlib
@@ -193,19 +196,26 @@ def run_job(name, config, log=print):
         logging.set_verbosity(logging.WARNING)  # TensorFlow's export chatter
     import keras
 
+    from svf_tf.runs.cluster import entered_together
     from svf_tf.runs.lock import RunLock
+    from svf_tf.runs.strategy import is_chief, run_strategy
 
     if config.run.mixed_precision != "none":
         keras.mixed_precision.set_global_policy(config.run.mixed_precision)
     keras.utils.set_random_seed(config.run.seed)
-    # Training locks its directory in the trainer (svf_tf/runs/trainer.py).
-    lock = (contextlib.nullcontext() if MODES[name].kind == "trains"
+    mode, options = MODES[name], {}
+    if mode.splits and config.run.strategy == "multi_worker":
+        options["strategy"] = run_strategy(config)
+    writer = is_chief(options["strategy"]) if options else True
+    # Training locks its directory in the trainer (svf_tf/runs/trainer.py); of a
+    # multi-worker evaluation, only the chief locks and writes.
+    lock = (contextlib.nullcontext() if mode.kind == "trains" or not writer
             else RunLock(config.run_dir, log=log))
-    with lock:
-        if MODES[name].kind != "trains":  # training logs itself once it holds the lock
+    with entered_together(lock, options.get("strategy"), config.to_dict()):
+        if mode.kind != "trains" and writer:  # training logs itself once it holds the lock
             log_job(config.run_dir, name)
-        module, function = MODES[name].function.split(":")
-        result = getattr(importlib.import_module(module), function)(config, log)
+        module, function = mode.function.split(":")
+        result = getattr(importlib.import_module(module), function)(config, log, **options)
     print(f"\nwork directory: {config.run_dir}", file=sys.stderr)
     return result
 

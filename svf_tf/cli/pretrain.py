@@ -19,7 +19,7 @@ finds it, so a later call with the same settings does not train again.
 
 from svf_tf.bcpt.task import BCPTTask, StandardPretrainTask
 from svf_tf.data.cache import check_cache_dir
-from svf_tf.runs.strategy import make_strategy
+from svf_tf.runs.strategy import run_strategy
 from svf_tf.runs.trainer import run_training
 from svf_tf.tasks.synthetic_pretrain import pretrain
 from svf_tf.weights import synthetic_backbone
@@ -28,7 +28,7 @@ from svf_tf.weights import synthetic_backbone
 def pretrain_synthetic_mode(config, log=print):
     """`--mode=pretrain_synthetic` (svf_tf/cli/main.py); returns the run summary."""
     check_cache_dir(config.data.cache_dir)  # before training: the result goes there
-    summary = pretrain(config, make_strategy(config.run.strategy), log)
+    summary = pretrain(config, run_strategy(config), log)
     entry = synthetic_backbone.entry_dir(config)
     cached, _ = synthetic_backbone.check_entry(entry,
                                                synthetic_backbone.cache_settings(config))
@@ -53,7 +53,7 @@ def pretrain_fold(config, strategy, log=print, checkpoint_every=500):
 
 def pretrain_mode(config, log=print):
     """`--mode=pretrain` (svf_tf/cli/main.py) under `config.run.strategy`."""
-    summary = pretrain_fold(config, make_strategy(config.run.strategy), log)
+    summary = pretrain_fold(config, run_strategy(config), log)
     log(f"best validation base-class mIoU {summary['best_miou']:.4f}; pre-trained backbone: "
         f"--weights={summary['backbone_weights']}")
     return summary

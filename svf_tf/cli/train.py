@@ -1,6 +1,6 @@
 """`--mode=train` and `--mode=train_base`: one task through the shared training loop."""
 
-from svf_tf.runs.strategy import make_strategy
+from svf_tf.runs.strategy import run_strategy
 from svf_tf.runs.trainer import run_training
 from svf_tf.tasks.base_learner import BaseLearnerTask
 from svf_tf.tasks.few_shot import FewShotTask
@@ -32,7 +32,7 @@ def train_base(config, strategy, log=print, checkpoint_every=500):
 
 def train_mode(config, log=print):
     """`--mode=train` (svf_tf/cli/main.py): `train` under `config.run.strategy`."""
-    summary = train(config, make_strategy(config.run.strategy), log)
+    summary = train(config, run_strategy(config), log)
     log(f"best validation mIoU {summary['best_miou']:.4f} "
         f"(checkpoint {summary['best_checkpoint']})")
     return summary
@@ -40,7 +40,7 @@ def train_mode(config, log=print):
 
 def train_base_mode(config, log=print):
     """`--mode=train_base`: `train_base` under `config.run.strategy`."""
-    summary = train_base(config, make_strategy(config.run.strategy), log)
+    summary = train_base(config, run_strategy(config), log)
     log(f"best validation base-class mIoU {summary['best_miou']:.4f}; stage 2: "
         f"--weights={summary['backbone_weights']} "
         f"--base_learner={summary['base_learner_weights']}")

@@ -115,6 +115,10 @@ class RunConfig:
                            "mirrored: all local GPUs (or the CPU); multi_worker: "
                            "MultiWorkerMirroredStrategy from TF_CONFIG; default: no "
                            "distribution (debugging).")
+    worker_timeout: int = integer(
+        600, "multi_worker: seconds a worker waits for every worker of TF_CONFIG to start "
+        "(TensorFlow's coordination service, at start-up) before it stops with one line naming "
+        "the missing ones; allow for the scheduler starting the workers one by one.", lower=1)
     seed: int = integer(321, "Random seed (the references use 321); each epoch reseeds with "
                         "seed + epoch.", lower=0)
     jit_compile: bool = boolean(False, "XLA-compile the training step.")

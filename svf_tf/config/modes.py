@@ -112,6 +112,9 @@ class Mode:
             lock), "reads_run" (rebuilds a recorded run's model from its
             run.json), "evaluates" (builds what it scores from the flags and
             writes its report into --work_dir) or "demo".
+        splits: the function also takes `strategy=` (from --strategy) and
+            splits its work over a multi-worker job's workers; main.py builds
+            the strategy first, and only the chief locks --work_dir and writes.
     """
 
     function: str
@@ -121,6 +124,7 @@ class Mode:
     defaults: Callable = lambda values: {}  # noqa: E731
     data_splits: tuple = ()
     kind: str = "trains"
+    splits: bool = False
 
 
 MODES = {
@@ -163,18 +167,19 @@ MODES = {
     "eval": Mode(
         "svf_tf.cli.evaluate:eval_mode", "a checkpoint on the saved test episodes",
         (*EXPERIMENT, "checkpoint"), unused={"data.val_images": _ONLY_STAGE1},
-        data_splits=("val",), kind="reads_run"),
+        data_splits=("val",), kind="reads_run", splits=True),
     "eval_prior": Mode(
         "svf_tf.cli.eval_prior:eval_prior_mode",
         "a backbone without a head: PFENet's prior thresholded, on the saved test episodes "
         "(BCPT paper Table 2)",
-        ("run.mode", "run.work_dir", "run.seed", "data", "model.backbone", "model.stem",
+        ("run.mode", "run.work_dir", "run.seed", "run.strategy", "run.worker_timeout", "data",
+         "model.backbone", "model.stem",
          "model.dilation", "model.vgg_batch_norm", "model.weights", "model.partial_weights",
          "prior_evaluation"),
         unused={"data.train_list": _PRIOR_ONLY_TESTS, "data.train_size": _PRIOR_ONLY_TESTS,
                 "data.scale_range": _PRIOR_ONLY_TESTS, "data.val_images": _ONLY_STAGE1},
         defaults=lambda values: {"method": "bam", "work_dir": PRIOR_WORK_DIR},
-        data_splits=("val",), kind="evaluates"),
+        data_splits=("val",), kind="evaluates", splits=True),
     "export": Mode(
         "svf_tf.cli.export:export_mode", "a checkpoint, SVF merged, as a SavedModel",
         (*EXPERIMENT, "checkpoint", "export"), unused={"data.val_images": _ONLY_STAGE1},

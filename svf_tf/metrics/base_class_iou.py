@@ -48,6 +48,11 @@ def evaluate_base_classes(predict_fn, dataset):
         images += int(batch["label"].shape[0])
     if intersection is None:
         raise ValueError("The validation list yielded no image; nothing to evaluate.")
+    return base_class_report(intersection, union, images)
+
+
+def base_class_report(intersection, union, images):
+    """`evaluate_base_classes`' report of summed counts (e.g. summed over workers)."""
     iou = np.asarray(intersection) / (np.asarray(union) + EPSILON)
     return {"miou": float(iou[1:].mean()), "background_iou": float(iou[0]),
             "class_iou": [float(v) for v in iou], "images": images}

@@ -1,7 +1,8 @@
 """The few-shot test protocol split across the workers and replicas of a strategy.
 
-Test episode i goes to global replica i mod R (R replicas over all
-workers): worker w builds a pipeline of only its replicas' episodes
+Test episode i (any evaluated item: `sum_counts_distributed`) goes to global
+replica i mod R (R replicas over all workers): worker w builds a pipeline of
+only its replicas' episodes
 (`tf.distribute.Strategy.distribute_datasets_from_function`), each replica
 scores its episode as `evaluate_episodes` does (`episode_counts`), and the
 per-replica counts are summed over every replica of every worker
@@ -36,6 +37,44 @@ def replica_episodes(num_episodes, num_replicas, replicas_per_worker, worker):
     return np.where(real, mine, 0), real.astype(np.float64)
 
 
+def sum_counts_distributed(count_fn, make_dataset, num_items, strategy):
+    """{key: float64 array} of `count_fn(element)` summed over every item, split over replicas.
+
+    The one distributed evaluation loop: test episodes here, BAM's stage-1
+    validation images (`BaseLearnerTask.make_distributed_validation`).
+
+    Args:
+        count_fn: `fn(element) -> {key: additive count tensor}` of one item;
+            called inside `strategy.run`.
+        make_dataset: `fn(indices) -> dataset` of those items, in that
+            order, one item per element.
+        num_items: how many items there are (0 .. num_items - 1).
+        strategy: the `tf.distribute.Strategy` (every worker calls this).
+    """
+    def pipeline(context):
+        local = context.num_replicas_in_sync // context.num_input_pipelines
+        indices, weights = replica_episodes(num_items, context.num_replicas_in_sync, local,
+                                            context.input_pipeline_id)
+        return tf.data.Dataset.zip(make_dataset([int(i) for i in indices]),
+                                   tf.data.Dataset.from_tensor_slices(weights))
+
+    def replica_counts(element, weight):
+        return {key: tf.cast(value, tf.float64) * weight
+                for key, value in count_fn(element).items()}
+
+    @tf.function(reduce_retracing=True)
+    def step(element, weight):
+        counts = strategy.run(replica_counts, args=(element, weight))
+        return {key: strategy.reduce("sum", value, axis=None) for key, value in counts.items()}
+
+    totals = {}
+    for element, weight in strategy.distribute_datasets_from_function(pipeline):
+        for key, value in step(element, weight).items():
+            value = np.asarray(value, np.float64)
+            totals[key] = totals[key] + value if key in totals else value
+    return totals
+
+
 def evaluate_episodes_distributed(predict_fn, make_dataset, num_episodes, num_classes, strategy,
                                   *, ignore_label=IGNORE_LABEL):
     """`evaluate_episodes`' report, the episodes split over `strategy`'s replicas.
@@ -55,31 +94,16 @@ def evaluate_episodes_distributed(predict_fn, make_dataset, num_episodes, num_cl
     if num_episodes < 1:
         raise ValueError("The test dataset yielded no episode; nothing to evaluate.")
 
-    def pipeline(context):
-        local = context.num_replicas_in_sync // context.num_input_pipelines
-        indices, weights = replica_episodes(num_episodes, context.num_replicas_in_sync, local,
-                                            context.input_pipeline_id)
-        episodes = make_dataset([int(i) for i in indices]).map(
-            lambda element: {key: element[key] for key in _KEYS})
-        return tf.data.Dataset.zip(episodes, tf.data.Dataset.from_tensor_slices(weights))
+    def episodes(indices):
+        return make_dataset(indices).map(lambda element: {key: element[key] for key in _KEYS})
 
-    def replica_counts(element, weight):
+    def counts(element):
         logits = predict_fn(element["query_image"], element["support_images"],
                             element["support_masks"])
-        counts = episode_counts(logits, element["original_mask"], element["class_slot"],
-                                num_classes, ignore_label)
-        return {key: value * weight for key, value in counts.items()}
-
-    @tf.function(reduce_retracing=True)
-    def step(element, weight):
-        counts = strategy.run(replica_counts, args=(element, weight))
-        return {key: strategy.reduce("sum", value, axis=None) for key, value in counts.items()}
+        return episode_counts(logits, element["original_mask"], element["class_slot"],
+                              num_classes, ignore_label)
 
     start = time.perf_counter()
-    totals = {}
-    for element, weight in strategy.distribute_datasets_from_function(pipeline):
-        for key, value in step(element, weight).items():
-            value = np.asarray(value, np.float64)
-            totals[key] = totals[key] + value if key in totals else value
+    totals = sum_counts_distributed(counts, episodes, num_episodes, strategy)
     return report_from_counts(totals, num_classes, num_episodes, time.perf_counter() - start,
                               ignore_label)

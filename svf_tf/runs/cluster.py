@@ -12,6 +12,10 @@ workers never talk to each other any other way:
   replica), so a chief that could not open the run directory, or a worker
   started with other flags, stops *every* worker with one line instead of
   leaving the others waiting in a collective.
+- `entered_together`: `agree_on_start` around entering a context (an
+  evaluation's lock of --work_dir, which only the chief takes).
+- `worker_scratch_dir`: where a non-chief worker writes its copies of the
+  checkpoints, emptied when it starts.
 - `distributed_batches`: one epoch's batches. Several workers read
   `distribute_datasets_from_function`: each builds its own pipeline from
   its `tf.distribute.InputContext` (`svf_tf.data.sharding`), so the global
@@ -19,8 +23,12 @@ workers never talk to each other any other way:
   epoch is used exactly once.
 """
 
+import contextlib
 import hashlib
 import json
+import os
+import shutil
+import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -63,7 +71,7 @@ def agree_on_start(strategy, digest):
     """Stops every worker unless all opened the run and share one settings digest.
 
     Args:
-        strategy: the job's strategy (a no-op for a single worker).
+        strategy: the job's strategy (a no-op for None or a single worker).
         digest: `settings_digest` of this worker's settings, or None when this
             worker failed to start (it then raises its own error after this call).
 
@@ -97,6 +105,41 @@ def agree_on_start(strategy, digest):
             f"worker {differ[0]} was started with other settings than worker 0 (settings "
             f"digest {theirs} vs {bytes(workers[0][1:].astype(np.uint8)).hex()}): start every "
             "worker with the same flags; only TF_CONFIG's task index may differ.")
+
+
+def worker_scratch_dir(run_dir, index):
+    """A non-chief worker's emptied directory for its copies of the checkpoints.
+
+    TensorFlow's multi-worker checkpointing has every worker write a save
+    (reading a variable may be a collective); a non-chief writes its own
+    copy where only it writes and deletes it at the end. The name is a
+    function of the run and the worker index under the temporary directory
+    ($TMPDIR), so a worker killed before it could delete it empties it when
+    it starts again.
+    """
+    digest = hashlib.sha256(os.path.abspath(run_dir).encode()).hexdigest()[:16]
+    path = os.path.join(tempfile.gettempdir(), f"svf_tf_worker_{digest}_{index}")
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    return path
+
+
+@contextlib.contextmanager
+def entered_together(context, strategy, settings):
+    """Enters `context` (e.g. the run's lock) here, then `agree_on_start` with the other workers.
+
+    A worker that fails to enter it still takes part in the agreement (so
+    every worker stops with one line) before its own error propagates.
+    `settings`: a JSON-able description of the job (`settings_digest`).
+    """
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(context)
+        except BaseException:
+            agree_on_start(strategy, None)
+            raise
+        agree_on_start(strategy, settings_digest(settings))
+        yield
 
 
 def distributed_batches(strategy, task, epoch, skip):

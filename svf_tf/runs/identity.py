@@ -36,8 +36,8 @@ FORMAT = 1
 #: Settings that do not define the experiment: where its files are (their
 #: content is fingerprinted), how the job runs, and the divergence guard.
 NOT_IDENTITY = frozenset({
-    "mode", "work_dir", "strategy", "jit_compile", "data_root", "train_list", "val_list",
-    "cache_dir", "episodes_dir", "weights", "base_learner", "weight_limit"})
+    "mode", "work_dir", "strategy", "worker_timeout", "jit_compile", "data_root", "train_list",
+    "val_list", "cache_dir", "episodes_dir", "weights", "base_learner", "weight_limit"})
 #: Settings whose file content is part of the identity (sha256).
 FILE_SETTINGS = ("weights", "base_learner")
 #: Identity settings eval/export/predict may still change: the evaluation protocol.

@@ -1,25 +1,56 @@
-"""The `tf.distribute` strategy of a run, by name."""
+"""The `tf.distribute` strategy of a run, by name.
 
+A multi-worker strategy starts by registering every worker of `TF_CONFIG`
+with TensorFlow's coordination service (hosted by the chief). TensorFlow
+2.21 waits for a missing worker up to an hour by default and, on the chief,
+has no deadline at all unless registration is a barrier; `join_cluster`
+configures the service (the configuration `MultiWorkerMirroredStrategy`
+itself would make) with the registration barrier and `--worker_timeout`,
+so a worker that cannot reach the others stops with one line
+(`WorkerTimeoutError`) instead of hanging. No public API sets these
+(`tf.distribute.experimental.CommunicationOptions.timeout_seconds` bounds
+collectives, which start only after registration), hence TensorFlow's
+`context.configure_coordination_service`. A worker that dies later is
+detected by the same service's heartbeats (TensorFlow's 10 s default).
+"""
+
+import contextlib
 import json
 import os
+import re
 
 import tensorflow as tf
 
 from svf_tf.constants import DISTRIBUTION_STRATEGIES as STRATEGIES
 
 
-def make_strategy(name):
+class WorkerTimeoutError(ValueError):
+    """A worker of the job did not join the cluster within the timeout."""
+
+
+def make_strategy(name, worker_timeout=600):
     """"mirrored": every local GPU, or the CPU when there is none;
-    "multi_worker": `MultiWorkerMirroredStrategy` configured by `TF_CONFIG`;
+    "multi_worker": `MultiWorkerMirroredStrategy` configured by `TF_CONFIG`,
+    whose workers must all start within `worker_timeout` seconds;
     "default": no distribution (easiest to debug)."""
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
         check_tf_config(os.environ.get("TF_CONFIG"))
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return join_cluster(worker_timeout)
     if name == "default":
         return tf.distribute.get_strategy()
     raise ValueError(f"strategy={name!r} is not accepted: use one of {STRATEGIES}.")
+
+
+def run_strategy(config):
+    """`make_strategy` of an `ExperimentConfig`'s --strategy and --worker_timeout."""
+    return make_strategy(config.run.strategy, config.run.worker_timeout)
+
+
+def in_scope(strategy):
+    """`strategy.scope()`, or no scope for None (variables made there are the strategy's)."""
+    return contextlib.nullcontext() if strategy is None else strategy.scope()
 
 
 def is_chief(strategy):
@@ -70,3 +101,51 @@ def check_tf_config(text):
             f"TF_CONFIG's task {task['type']!r} {index!r} is not in its cluster "
             f"({ {job: len(a) for job, a in cluster.items() if isinstance(a, list)} } tasks): "
             "give each worker its own index, 0 to the number of workers - 1.")
+
+
+def join_cluster(timeout):
+    """`MultiWorkerMirroredStrategy()` whose start-up gives up after `timeout` seconds.
+
+    Raises:
+        WorkerTimeoutError: (one line) a worker of `TF_CONFIG` did not register
+            in time: the chief names the missing workers and their addresses,
+            another worker names the chief it could not reach.
+    """
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+    from tensorflow.python.distribute import multi_worker_util
+    from tensorflow.python.eager import context
+
+    resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    cluster = resolver.cluster_spec().as_dict()
+    if not resolver.task_type:  # no TF_CONFIG: a single worker, nothing to wait for
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    leader = multi_worker_util.coordination_leader(resolver.cluster_spec())
+    context.context().configure_coordination_service(
+        service_type="standalone", service_leader=leader,
+        cluster_register_timeout_in_ms=int(timeout * 1000),
+        coordinated_jobs=[coordination_config_pb2.CoordinatedJob(name=job,
+                                                                 num_tasks=len(cluster[job]))
+                          for job in ("chief", "worker") if job in cluster])
+    # Registration waits for every worker (on the chief too), then fails together.
+    context.context().coordination_service.cluster_register_with_barrier = True
+    try:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    except (tf.errors.DeadlineExceededError, tf.errors.UnavailableError) as error:
+        raise WorkerTimeoutError(_unreachable_message(error.message, cluster, leader,
+                                                      timeout)) from None
+
+
+_TASK = re.compile(r"/job:(\w+)/replica:0/task:(\d+)")
+
+
+def _unreachable_message(text, cluster, leader, timeout):
+    """One line naming the workers that did not register (the leader's view) or the leader."""
+    stragglers = text.split("timed out task names:", 1)[1].split("\n\n", 1)[0] \
+        if "timed out task names:" in text else leader
+    missing = _TASK.findall(stragglers)
+    names = ", ".join(f"{job} {index} ({cluster[job][int(index)]})" for job, index in missing
+                      if job in cluster and int(index) < len(cluster[job]))
+    return (f"TF_CONFIG's {names or leader} did not join this multi-worker job within "
+            f"--worker_timeout={timeout:g} s: start every worker of TF_CONFIG with the same "
+            "flags (only the task index differs), check its address and port are reachable "
+            "from this host, or raise --worker_timeout.")

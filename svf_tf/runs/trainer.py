@@ -32,7 +32,6 @@ this job ran), the singular-value drift and the validation metrics.
 import math
 import os
 import shutil
-import tempfile
 import time
 
 import keras
@@ -40,7 +39,14 @@ import numpy as np
 import tensorflow as tf
 
 from svf_tf.runs.checkpointing import TrainingCheckpoint, newest_checkpoint
-from svf_tf.runs.cluster import agree_on_start, distributed_batches, settings_digest, worker_count
+from svf_tf.runs.cluster import (
+    agree_on_start,
+    distributed_batches,
+    settings_digest,
+    worker_count,
+    worker_index,
+    worker_scratch_dir,
+)
 from svf_tf.runs.interrupts import StopSignals, TrainingInterrupted
 from svf_tf.runs.run_directory import open_run
 from svf_tf.runs.run_files import read_json, write_json
@@ -166,9 +172,9 @@ def _train(task, strategy, run, signals, log, checkpoint_every):
         resumed = checkpoint.restore_latest()
     else:
         # A non-chief worker takes part in every save (reading a variable may be a
-        # collective) but writes into a temporary directory it deletes at the end,
+        # collective) but writes into a scratch directory it deletes at the end,
         # TensorFlow's multi-worker checkpoint convention; it resumes from the chief's.
-        scratch = tempfile.mkdtemp(prefix="svf_tf_worker_")
+        scratch = worker_scratch_dir(run_dir, worker_index(strategy))
         run.on_close(lambda: shutil.rmtree(scratch, ignore_errors=True))
         checkpoint = TrainingCheckpoint(scratch, model, optimizer, log=log, value_limit=limit)
         # The chief's newest published checkpoint, which is what the chief resumes from.

@@ -21,7 +21,12 @@ from svf_tf.backbones import FinetuneSpec
 from svf_tf.data.lists.class_splits import fold_classes
 from svf_tf.data.lists.list_files import derived_pairs, read_list_file, resolve
 from svf_tf.data.transforms.presets import augment_config
-from svf_tf.metrics.base_class_iou import evaluate_base_classes
+from svf_tf.metrics.base_class_iou import (
+    base_class_report,
+    class_iou_counts,
+    evaluate_base_classes,
+)
+from svf_tf.metrics.distributed_evaluation import sum_counts_distributed
 from svf_tf.models.losses import masked_cross_entropy
 from svf_tf.runs.identity import list_fingerprint
 from svf_tf.tasks.base_learner_data import make_base_train_dataset, make_base_val_dataset
@@ -67,7 +72,8 @@ class BaseLearnerTask(Task):
     - Validation: base-class mIoU (`base_class_iou`) on the val split's whole
       list (`--val_list`, or the dataset's val list; `--val_images` keeps the
       first N) with remapped labels, on the test canvas (`--test_size`,
-      255 padding ignored). The best one is kept.
+      255 padding ignored). The best one is kept. The workers of a
+      multi-worker job split the images and sum the counts.
 
     Args:
         config: the run's `ExperimentConfig` (`config.model.method` must be
@@ -159,6 +165,28 @@ class BaseLearnerTask(Task):
     def make_validation(self, model):
         predict, dataset = self.make_predict_fn(model), self.val_dataset()
         return lambda: evaluate_base_classes(predict, dataset)
+
+    def make_distributed_validation(self, model, strategy):
+        """`make_validation` with the val images split over all replicas of all workers.
+
+        One image per replica step (`sum_counts_distributed`); the summed
+        integer counts give one process's report exactly, the network's
+        output per image not depending on the batch at inference.
+        """
+        predict, items = self.make_predict_fn(model), self.split_items("val")
+        if not items:
+            raise ValueError("The validation list yielded no image; nothing to evaluate.")
+
+        def counts(batch):
+            intersection, union = class_iou_counts(batch["label"], predict(batch["image"]))
+            return {"intersection": intersection, "union": union}
+
+        def images(indices):
+            return make_base_val_dataset([items[i] for i in indices], self.classes,
+                                         self.augment.test_size, batch_size=1)
+
+        return lambda: base_class_report(
+            **sum_counts_distributed(counts, images, len(items), strategy), images=len(items))
 
     def on_new_best(self, model, run_dir):
         paths = save_stage1_weights(model, os.path.join(run_dir, "best"))

@@ -29,6 +29,7 @@ from svf_tf.metrics.iou_counts import (
 )
 from svf_tf.models.build_model import build_fsss_model
 from svf_tf.models.losses import fsss_loss
+from svf_tf.runs.cluster import worker_count
 from svf_tf.runs.identity import list_fingerprint
 from svf_tf.surgery.svf_weights import save_svf_weights
 from svf_tf.tasks.task import Task, svf_layers
@@ -58,7 +59,7 @@ class FewShotTask(Task):
         classes = fold_classes(data.dataset, data.fold, coco_split=data.coco_split)
         self.num_novel, self.num_base = len(classes.novel), len(classes.base)
         self._lists = {}
-        self._episode_file = None
+        self.episode_file = None
 
     # Data.
     def fold_lists(self, split):
@@ -191,15 +192,25 @@ class FewShotTask(Task):
 
     def make_validation(self, model):
         """`fn() -> report`: the saved test episodes of the first eval seed."""
-        predict = self.make_predict_fn(model)
-        test_data, self._episode_file = self.test_dataset(self.config.data.eval_seeds[0])
-        return lambda: evaluate_episodes(predict, test_data, self.num_novel, verbose=0)
+        return self.seed_evaluation(self.make_predict_fn(model), self.config.data.eval_seeds[0])
 
     def make_distributed_validation(self, model, strategy):
         """`make_validation` with the test episodes split over all replicas of all workers."""
-        predict = self.make_predict_fn(model)
-        seed = self.config.data.eval_seeds[0]
-        _, self._episode_file = self.test_dataset(seed)
+        return self.seed_evaluation(self.make_predict_fn(model), self.config.data.eval_seeds[0],
+                                    strategy)
+
+    def seed_evaluation(self, predict, seed, strategy=None, verbose=0):
+        """`fn() -> report` of `predict` on the saved test episodes of `seed`.
+
+        Validation, `--mode=eval` and `--mode=eval_prior` all score through
+        here. A `strategy` of several workers splits the episodes over all its
+        replicas and sums the counts (`evaluate_episodes_distributed`: the
+        report of one process, exactly); otherwise `evaluate_episodes` runs
+        them in this process (`verbose`: its progress bar).
+        """
+        dataset, self.episode_file = self.test_dataset(seed)
+        if strategy is None or worker_count(strategy) == 1:
+            return lambda: evaluate_episodes(predict, dataset, self.num_novel, verbose=verbose)
         return lambda: evaluate_episodes_distributed(
             predict, lambda indices: self.test_dataset(seed, indices)[0],
             self.config.data.test_episodes, self.num_novel, strategy)
@@ -221,7 +232,7 @@ class FewShotTask(Task):
     def summary_fields(self):
         config = self.config.data
         return {
-            "test_episodes_file": self._episode_file,
+            "test_episodes_file": self.episode_file,
             "conventions": {
                 "episodes": config.test_episodes, "seed": config.eval_seeds[0],
                 "resolution": "original (logits resized with align_corners, 255 ignored)",

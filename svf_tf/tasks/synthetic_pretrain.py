@@ -27,6 +27,7 @@ from svf_tf.data.synthetic.pretraining import (
     CorpusOptions,
     corpus_dataset,
 )
+from svf_tf.metrics.distributed_evaluation import sum_counts_distributed
 from svf_tf.runs.trainer import run_training
 from svf_tf.tasks.synthetic_pretrain_model import (
     build_pretrain_model,
@@ -89,7 +90,8 @@ class SyntheticPretrainTask(Task):
       stream): mIoU of the (shape, texture) classes the two heads predict
       together (dense: over background and the 100 classes, 255 ignored;
       classification: per-class Jaccard of the image decisions) and accuracy.
-      The best mIoU's backbone is kept.
+      The best mIoU's backbone is kept. The workers of a multi-worker job
+      split the images and sum the confusion matrices.
 
     Args:
         config: the run's `ExperimentConfig`.
@@ -180,6 +182,32 @@ class SyntheticPretrainTask(Task):
             return confusion_scores(confusion)
 
         return validate
+
+    def make_distributed_validation(self, model, strategy):
+        """`make_validation` with its images split over all replicas of all workers.
+
+        The images one process validates (whole batches), one per replica
+        step (`sum_counts_distributed`); their confusion matrices are summed.
+        """
+        predict = self.make_predict_fn(model)
+        classes = NUM_PRETRAIN_CLASSES + (self.corpus.target == "dense")
+        batch_size = self.config.optim.batch_size
+        count = self.config.pretrain.val_images // batch_size * batch_size
+
+        def counts(element):
+            labels = tf.reshape(tf.cast(element["label"], tf.int32), [-1])
+            predictions = tf.reshape(tf.cast(predict(element["image"]), tf.int32), [-1])
+            valid = labels != IGNORE_LABEL
+            codes = labels[valid] * classes + predictions[valid]
+            return {"confusion": tf.math.bincount(codes, minlength=classes * classes,
+                                                  maxlength=classes * classes,
+                                                  dtype=tf.float64)}
+
+        def images(indices):
+            return corpus_dataset(self.corpus, VAL_STREAM, 0, 0, 1, prefetch=0, indices=indices)
+
+        return lambda: confusion_scores(sum_counts_distributed(
+            counts, images, count, strategy)["confusion"].reshape(classes, classes))
 
     def on_new_best(self, model, run_dir):
         directory = os.path.join(run_dir, "best")

@@ -170,10 +170,10 @@ def publish(config, weights_file, summary=None):
 
 def train_backbone(config, log):
     """Pre-trains `config` in its run directory; returns the run summary (the trainer)."""
-    from svf_tf.runs.strategy import make_strategy
+    from svf_tf.runs.strategy import run_strategy
     from svf_tf.tasks.synthetic_pretrain import pretrain
 
-    return pretrain(config, make_strategy(config.run.strategy), log)
+    return pretrain(config, run_strategy(config), log)
 
 
 def _clear(entry, damaged):

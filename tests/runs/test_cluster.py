@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from svf_tf.config.experiment import ExperimentConfig
 from svf_tf.data.sharding import shard_global_batches, worker_elements
+from svf_tf.metrics.base_class_iou import evaluate_base_classes
 from svf_tf.metrics.distributed_evaluation import (
     evaluate_episodes_distributed,
     replica_episodes,
@@ -14,7 +16,9 @@ from svf_tf.metrics.distributed_evaluation import (
 from svf_tf.metrics.evaluation import evaluate_episodes
 from svf_tf.runs.cluster import agree_on_start, settings_digest, worker_count
 from svf_tf.runs.strategy import check_tf_config
+from svf_tf.tasks.base_learner import BaseLearnerTask
 from svf_tf.tasks.few_shot import FewShotTask
+from svf_tf.tasks.synthetic_pretrain import SyntheticPretrainTask
 from tests.helpers import two_replica_strategy
 from tests.runs.trainer_helpers import tiny_config
 
@@ -70,6 +74,36 @@ def test_evaluation_on_one_and_two_replicas_gives_the_counts_of_one_process(synt
             strategy)
         for key in ("miou", "fb_iou", "class_iou", "class_episodes", "episodes"):
             assert report[key] == reference[key], (strategy, key)
+
+
+@pytest.mark.slow  # decodes the validation images three times
+def test_base_class_validation_on_two_replicas_gives_the_report_of_one_process(synthetic_cache,
+                                                                               tmp_path):
+    task = BaseLearnerTask(tiny_config(synthetic_cache, tmp_path / "run", method="bam",
+                                       val_images=5, batch_size=2))
+    mixing = tf.constant(np.random.default_rng(0).normal(size=(3, task.num_classes)),
+                         tf.float32)
+    task.make_predict_fn = lambda model: lambda images: tf.einsum("bhwc,ck->bhwk", images,
+                                                                  mixing)
+    # One process: batches of 2, the last one short (BAM's stage-1 validation).
+    reference = evaluate_base_classes(task.make_predict_fn(None), task.val_dataset())
+    assert reference["images"] == 5 and sum(v > 0 for v in reference["class_iou"]) > 1
+    for strategy in (tf.distribute.get_strategy(), two_replica_strategy()):
+        assert task.make_distributed_validation(None, strategy)() == reference, strategy
+
+
+@pytest.mark.slow  # renders the held-out corpus images three times
+def test_synthetic_pretraining_validation_on_two_replicas_gives_the_report_of_one_process(
+        tmp_path):
+    task = SyntheticPretrainTask(ExperimentConfig.from_settings(
+        mode="pretrain_synthetic", backbone="vgg16", vgg_batch_norm=True, train_size=33,
+        batch_size=3, pretrain_val_images=8, cache_dir=str(tmp_path)))
+    task.make_predict_fn = lambda model: lambda images: tf.clip_by_value(
+        tf.cast(tf.round(images[..., 0] * 3), tf.int32), 0, 100)
+    reference = task.make_validation(None)()  # batches of 3: images 0..5, 6 and 7 dropped
+    assert 0 < reference["miou"] < 1 and 0 < reference["accuracy"] < 1
+    for strategy in (tf.distribute.get_strategy(), two_replica_strategy()):
+        assert task.make_distributed_validation(None, strategy)() == reference, strategy
 
 
 def test_a_single_worker_needs_no_agreement():

@@ -37,10 +37,14 @@ def free_ports(count):
     return ports
 
 
-def start(tmp_path, name, work_dir, cache, workers=0, options=((),)):
-    """Starts the job as `workers` worker processes (0: one process, no TF_CONFIG)."""
-    scratch = tmp_path / f"{name}_tmp"
-    scratch.mkdir()
+def start(tmp_path, name, work_dir, cache, workers=0, options=((),), scratch=None):
+    """Starts the job as `workers` worker processes (0: one process, no TF_CONFIG).
+
+    `scratch`: their $TMPDIR (default a new `<name>_tmp`).
+    """
+    if scratch is None:
+        scratch = tmp_path / f"{name}_tmp"
+        scratch.mkdir()
     env = {**os.environ, "PYTHONPATH": ROOT, "TMPDIR": str(scratch),
            "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
     env.pop("TF_CONFIG", None)
@@ -70,6 +74,11 @@ def finish(processes, tmp_path, name):
             raise AssertionError(f"{name} did not finish in {TIMEOUT} s; see "
                                  f"{tmp_path}/{name}_*.log") from None
     return codes
+
+
+def worker_dirs(scratch):
+    """The non-chief workers' checkpoint directories in $TMPDIR `scratch`."""
+    return [name for name in os.listdir(scratch) if name.startswith("svf_tf_worker_")]
 
 
 def outputs(tmp_path, name, count):
@@ -136,8 +145,8 @@ def test_a_killed_worker_resumes_to_the_parameters_of_an_uninterrupted_job(runs,
     tmp_path, _, _ = runs
     work_dir = toy_config(tmp_path / "killed").run_dir
     # Worker 1 dies when step 8 starts (epoch 1, batch 3): the chief saved step 6 (mid-epoch).
-    processes, _ = start(tmp_path, "killed", work_dir, synthetic_cache, workers=2,
-                         options=((), ("--kill_at=8",)))
+    processes, scratch = start(tmp_path, "killed", work_dir, synthetic_cache, workers=2,
+                               options=((), ("--kill_at=8",)))
     assert processes[1].wait(timeout=TIMEOUT) == -signal.SIGKILL
     try:  # the chief fails in its next collective, or waits: the scheduler ends the job
         processes[0].wait(timeout=20)
@@ -145,9 +154,14 @@ def test_a_killed_worker_resumes_to_the_parameters_of_an_uninterrupted_job(runs,
         processes[0].kill()
         processes[0].wait()
     assert os.path.exists(os.path.join(work_dir, "latest", "ckpt-6.index"))
-    restarted, _ = start(tmp_path, "resumed", work_dir, synthetic_cache, workers=2)
+    # Worker 1 could not delete its checkpoint copies (nor AutoGraph its temporary files).
+    (left,) = worker_dirs(scratch)
+    assert os.listdir(scratch / left)
+    restarted, _ = start(tmp_path, "resumed", work_dir, synthetic_cache, workers=2,
+                         scratch=scratch)
     codes = finish(restarted, tmp_path, "the restarted job")
     assert codes == [0, 0], f"exit codes {codes}; see {tmp_path}/resumed_*.log"
+    assert not worker_dirs(scratch)  # worker 1 took its directory again, and deleted it
     chief = outputs(tmp_path, "resumed", 1)[0]
     assert chief["steps"] == 12 and len(chief["losses"]) == 6  # steps 7..12
     (uninterrupted,) = outputs(tmp_path, "two", 1)

@@ -19,7 +19,8 @@ DEFINING = {
     "pretrain_val_images": 64,
 }
 # Where files are and how the job runs: the same weights.
-NOT_DEFINING = {"strategy": "default", "jit_compile": True, "weight_limit": 10.0}
+NOT_DEFINING = {"strategy": "default", "worker_timeout": 30, "jit_compile": True,
+                "weight_limit": 10.0}
 
 
 def key(backbone="resnet50", **options):

@@ -153,13 +153,15 @@ def _element(options, stream, index):
 
 
 def corpus_dataset(options: CorpusOptions, stream: int, start: int, count: int,
-                   batch_size: int, *, prefetch: int = tf.data.AUTOTUNE) -> tf.data.Dataset:
+                   batch_size: int, *, prefetch: int = tf.data.AUTOTUNE,
+                   indices=None) -> tf.data.Dataset:
     """Images start..start+count-1 of `stream`, batched: {"image", "label"}.
 
     Rendered in NumPy inside `tf.numpy_function`, in parallel but in order
     (`deterministic=True`), then batched (the last partial batch dropped) and
     prefetched. "label" is [B, size, size] int32 (dense) or [B] int32
-    (classification).
+    (classification). `indices`: these images of the stream instead, in this
+    order (`start` and `count` are then ignored).
     """
     size = options.size
     label_shape = [] if options.target == "classification" else [size, size]
@@ -171,7 +173,8 @@ def corpus_dataset(options: CorpusOptions, stream: int, start: int, count: int,
         label.set_shape(label_shape)
         return {"image": image, "label": label}
 
-    dataset = tf.data.Dataset.range(start, start + count)
+    dataset = (tf.data.Dataset.range(start, start + count) if indices is None
+               else tf.data.Dataset.from_tensor_slices(np.asarray(indices, np.int64)))
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     dataset = dataset.batch(batch_size, drop_remainder=True)
     return dataset.prefetch(prefetch) if prefetch else dataset
