@@ -360,7 +360,8 @@ def torch_functions(variant, size, batch, threads):
         def __init__(self, conv):
             super().__init__()
             u, s, vt = torch.linalg.svd(conv.weight.detach().flatten(1), full_matrices=False)
-            conv.weight = nn.Parameter(vt.reshape(-1, *conv.weight.shape[1:]),
+            # contiguous: LAPACK's column-major factors would send the convs off oneDNN.
+            conv.weight = nn.Parameter(vt.reshape(-1, *conv.weight.shape[1:]).contiguous(),
                                        requires_grad=False)
             self.conv, self.s = conv, nn.Parameter(s)
             self.register_buffer("u", u[:, :, None, None].contiguous())
