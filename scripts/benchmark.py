@@ -1,37 +1,54 @@
-"""SVF cost benchmark: one run, side by side, ratios against the plain layer.
+"""Speed and memory of svf-tf: against PyTorch, and the cost of SVF, side by side in one run.
 
     python scripts/benchmark.py --out=benchmark.json
+    python scripts/benchmark.py --quick     # smoke test: every section, tiny sizes, one round
 
 Sections (`--sections`, comma separated):
-  layer  One conv layer at ResNet50 conv4_x / conv5_x shapes (60x60, batch 8):
-         training step (forward + gradients for the trainable weights and the
-         input + SGD update) for a plain trainable Conv2D, SVF compute="kernel"
-         and SVF compute="factored" (S trains); inference for plain vs merged
-         SVF. Variants of a shape are timed interleaved in one process (ratios
-         per round); memory is the peak resident memory a variant's training
-         steps add, each variant in its own process.
-  build  Time to decompose every conv of ResNet50 (apply_svf on all 53).
-  model  The whole baseline model (1-shot, --backbone, default ResNet-50) at
-         --model_size: training step time and peak memory for a frozen backbone, SVF (S of layer2-4:
-         the package default, the paper's all-factored form and the
-         all-kernel form), partial fine-tuning of layer2-4 and full
-         fine-tuning, each with and without XLA (`jit_compile`); and inference
-         of the plain model against the merged SVF model (`merge_svf`).
-  data   Episodes per second of the training input pipeline (1-shot and
-         5-shot, with augmentation, at --data_size, from the synthetic
-         dataset on disk) against the episodes per second the SVF training
-         step consumes at that size, and of the test path (evaluation).
+  pytorch  The SVF baseline (ResNet-50, 1-shot) against a PyTorch model of the
+           same architecture: the references' baseline as the torch-import
+           tests write it (tests/torch_import/torch_reference.py; PyTorch is a
+           benchmark-only dependency), its layer2-4 convs in the SVF authors'
+           factored form for SVF. For SVF on layer2-4 and a frozen backbone,
+           at every --sizes x --batches: training step and eval forward
+           (svf-tf / PyTorch, the four timed interleaved in one process),
+           and the peak memory a training step adds above the framework
+           runtime (one process per framework and variant). PyTorch runs on
+           --torch_threads threads, TensorFlow at its default. The weights
+           are random on both sides (dense float32 convs: the time does not
+           depend on them).
+  layer    One conv layer at ResNet50 conv4_x / conv5_x shapes (60x60, batch 8):
+           training step (forward + gradients for the trainable weights and the
+           input + SGD update) for a plain trainable Conv2D, SVF compute="kernel"
+           and SVF compute="factored" (S trains); inference for plain vs merged
+           SVF. Memory: the peak a variant's training steps add, one process each.
+  build    Time to decompose every conv of ResNet50 (apply_svf on all 53).
+  model    The whole baseline model (1-shot, --backbone, default ResNet-50) at
+           --model_size: training step time and peak memory for a frozen
+           backbone, SVF (S of layer2-4: the package default, the paper's
+           all-factored form and the all-kernel form), partial fine-tuning of
+           layer2-4 and full fine-tuning, each with and without XLA
+           (`jit_compile`); and inference of the plain model against the
+           merged SVF model (`merge_svf`).
+  data     Episodes per second of the training input pipeline (1-shot and
+           5-shot, with augmentation, at --data_size, from the synthetic
+           dataset on disk) against the episodes per second the SVF training
+           step consumes at that size, and of the test path (evaluation).
 
-Each figure is the median over `--repeats` rounds after warm-up. Compare
-ratios, not absolute times: the machine is shared and noisy.
+Every model is built with the method's published backbone (deep-stem
+ResNet-50, torchvision's dilation) and trained under `--strategy` (main.py's
+flag). Each figure is the median over `--repeats` rounds after warm-up, and
+ratios are taken within a round. Compare ratios, not absolute times: the
+machine may be shared and noisy. The last table lists the issue's targets.
 """
 
+import concurrent.futures
 import json
+import multiprocessing
 import os
+import pathlib
 import platform
 import resource
 import statistics
-import subprocess
 import sys
 import time
 
@@ -46,8 +63,16 @@ from svf_tf.cli import errors as cli  # noqa: E402
 from svf_tf.cli import paths  # noqa: E402
 from svf_tf.config.flags import define_flags  # noqa: E402
 
-flags.DEFINE_list("sections", ["layer", "build", "model", "data"],
-                  "Sections to run: layer, build, model, data.")
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SECTIONS = ("pytorch", "layer", "build", "model", "data")
+
+flags.DEFINE_list("sections", list(SECTIONS), f"Sections to run: {', '.join(SECTIONS)}.")
+flags.DEFINE_bool("quick", False, "Smoke test: every flag not given takes its QUICK value "
+                  "(tiny sizes, one round); the numbers mean nothing.")
+flags.DEFINE_list("sizes", ["129", "473"], "pytorch section: input sides ((size-1) % 8 == 0).")
+flags.DEFINE_list("batches", ["4", "8"], "pytorch section: episodes per step.")
+flags.DEFINE_integer("torch_threads", 2, "pytorch section: PyTorch's intra-op threads.",
+                     lower_bound=1)
 flags.DEFINE_integer("model_size", 129, "Input side of the model section ((size-1) % 8 == 0).",
                      lower_bound=17)
 flags.DEFINE_integer("model_batch", 4, "Episodes per step in the model section.", lower_bound=1)
@@ -56,17 +81,21 @@ flags.DEFINE_list("model_variants", ["freeze", "svf", "svf_paper", "svf_kernel",
 flags.DEFINE_list("xla", ["off", "on"], "Model section: run without and/or with jit_compile.")
 flags.DEFINE_bool("memory", True, "Model section: also measure each variant's peak memory "
                   "(one process per variant).")
-define_flags(names=("backbone",))  # main.py's --backbone: the model and data sections' one
+define_flags(names=("backbone", "strategy"))  # main.py's flags
 flags.DEFINE_integer("data_size", 473, "Input side of the data section (the paper's 473).",
                      lower_bound=17)
 flags.DEFINE_integer("batch", 8, "Batch size of the layer section.", lower_bound=1)
 flags.DEFINE_integer("size", 60, "Feature map side of the layer section.", lower_bound=1)
-flags.DEFINE_integer("repeats", 5, "Timed runs per figure (the median is reported).",
+flags.DEFINE_integer("repeats", 9, "Timed rounds per figure (the median is reported).",
                      lower_bound=1)
 flags.DEFINE_list("shapes", None, "Subset of layer shapes to run (names below); all if unset.")
 flags.DEFINE_string("out", None, "Write the results as JSON to this file.")
-flags.DEFINE_string("worker", None, "Internal: run one configuration and print its JSON.")
 FLAGS = flags.FLAGS
+
+#: --quick: the value of each flag the command line does not give.
+QUICK = {"sizes": ["33"], "batches": ["1"], "model_size": 33, "model_batch": 1,
+         "xla": ["off"], "data_size": 33, "size": 6, "batch": 1, "repeats": 1,
+         "shapes": ["conv4_1x1_out"]}
 
 # (name, input channels, filters, kernel size, dilation) of ResNet50's dilated stages.
 LAYER_SHAPES = {
@@ -79,10 +108,29 @@ LAYER_SHAPES = {
 }
 TRAIN_VARIANTS = ("plain", "svf_kernel", "svf_factored")
 INFER_VARIANTS = ("plain", "svf_merged")
+#: The pytorch section's variants: the issue's table rows.
+TORCH_VARIANTS = {"svf": "SVF on layer2-4", "freeze": "frozen backbone"}
+
+
+def isolated(function, *args):
+    """`function(*args)` in a fresh Python process, so that its peak memory is its own."""
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        return pool.submit(function, *args).result()
 
 
 def peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """This process's peak resident memory in MiB.
+
+    Linux's VmHWM: `ru_maxrss` would carry over the peak of the process that
+    started this one (it survives `exec`).
+    """
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status
+                        if line.startswith("VmHWM:")) / 1024.0
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def median_seconds(fn, repeats, warmup=2):
@@ -96,10 +144,12 @@ def median_seconds(fn, repeats, warmup=2):
     return statistics.median(times)
 
 
-def interleaved_rounds(functions, repeats, warmup=2):
+def interleaved_rounds(functions, repeats, warmup=2, pause=0.2):
     """Times every function once per round, round after round, after `warmup` calls each.
 
-    Ratios taken within a round see the same machine load on both sides.
+    Ratios taken within a round see the same machine load on both sides. A
+    `pause` (seconds) before each call lets the threads of the previous one
+    (TensorFlow's and PyTorch's pools spin before they sleep) go idle.
 
     Returns:
         A list of `repeats` dicts {name: seconds}.
@@ -111,6 +161,7 @@ def interleaved_rounds(functions, repeats, warmup=2):
     for _ in range(repeats):
         timing = {}
         for name, function in functions.items():
+            time.sleep(pause)
             start = time.perf_counter()
             function()
             timing[name] = time.perf_counter() - start
@@ -118,6 +169,17 @@ def interleaved_rounds(functions, repeats, warmup=2):
     return rounds
 
 
+def round_medians(rounds):
+    """{name: median seconds} over `rounds`."""
+    return {name: statistics.median(r[name] for r in rounds) for name in rounds[0]}
+
+
+def round_ratio(rounds, a, b):
+    """The median over `rounds` of the per-round ratio a / b."""
+    return statistics.median(r[a] / r[b] for r in rounds)
+
+
+# The layer section.
 def _layer_step(shape_name, variant, mode, batch, size):
     """A compiled step for one layer configuration, and its input."""
     import keras
@@ -156,32 +218,23 @@ def _layer_step(shape_name, variant, mode, batch, size):
 
 
 def layer_time_worker(shape_name, batch, size, repeats):
-    """Times every variant of one shape in this process, interleaved round by round.
-
-    Each round runs every variant once; ratios are taken within a round, so a
-    slow-down of the machine affects both sides of a ratio alike.
-    """
+    """Times every variant of one shape in this process, interleaved round by round."""
     steps = {(mode, v): _layer_step(shape_name, v, mode, batch, size)
              for mode, variants in (("train", TRAIN_VARIANTS), ("infer", INFER_VARIANTS))
              for v in variants}
     rounds = interleaved_rounds(
         {key: (lambda step=step: step().numpy()) for key, step in steps.items()}, repeats)
-
-    def median_of(key):
-        return statistics.median(r[key] for r in rounds)
-
-    def ratio(a, b):
-        return statistics.median(r[a] / r[b] for r in rounds)
-
+    medians = round_medians(rounds)
     return {
         "shape": shape_name,
-        "train_seconds": {v: median_of(("train", v)) for v in TRAIN_VARIANTS},
-        "infer_seconds": {v: median_of(("infer", v)) for v in INFER_VARIANTS},
-        "train_ratio_kernel": ratio(("train", "svf_kernel"), ("train", "plain")),
-        "train_ratio_factored": ratio(("train", "svf_factored"), ("train", "plain")),
-        "train_ratio_kernel_vs_factored": ratio(("train", "svf_kernel"),
-                                                ("train", "svf_factored")),
-        "infer_ratio_merged": ratio(("infer", "svf_merged"), ("infer", "plain")),
+        "train_seconds": {v: medians[("train", v)] for v in TRAIN_VARIANTS},
+        "infer_seconds": {v: medians[("infer", v)] for v in INFER_VARIANTS},
+        "train_ratio_kernel": round_ratio(rounds, ("train", "svf_kernel"), ("train", "plain")),
+        "train_ratio_factored": round_ratio(rounds, ("train", "svf_factored"),
+                                            ("train", "plain")),
+        "train_ratio_kernel_vs_factored": round_ratio(rounds, ("train", "svf_kernel"),
+                                                      ("train", "svf_factored")),
+        "infer_ratio_merged": round_ratio(rounds, ("infer", "svf_merged"), ("infer", "plain")),
     }
 
 
@@ -191,8 +244,26 @@ def layer_memory_worker(shape_name, variant, batch, size):
     before = peak_rss_mb()
     for _ in range(3):
         step().numpy()
-    return {"shape": shape_name, "variant": variant, "step_peak_mb": peak_rss_mb() - before,
-            "peak_rss_mb": peak_rss_mb()}
+    return peak_rss_mb() - before
+
+
+def layer_section(batch, size, repeats, shapes):
+    rows = []
+    for shape in shapes:
+        row = isolated(layer_time_worker, shape, batch, size, repeats)
+        memory = {v: isolated(layer_memory_worker, shape, v, batch, size) for v in TRAIN_VARIANTS}
+        row["train_step_peak_mb"] = memory
+        row["memory_ratio_kernel"] = memory["svf_kernel"] / max(memory["plain"], 1e-9)
+        row["memory_ratio_factored"] = memory["svf_factored"] / max(memory["plain"], 1e-9)
+        rows.append(row)
+        t = row["train_seconds"]
+        print(f"{shape:<14} plain {t['plain'] * 1e3:7.1f} ms {memory['plain']:6.0f} MB | "
+              f"kernel x{row['train_ratio_kernel']:.2f} mem x{row['memory_ratio_kernel']:.2f} | "
+              f"factored x{row['train_ratio_factored']:.2f} "
+              f"mem x{row['memory_ratio_factored']:.2f} | kernel/factored "
+              f"x{row['train_ratio_kernel_vs_factored']:.2f} | merged inference "
+              f"x{row['infer_ratio_merged']:.2f}", flush=True)
+    return rows
 
 
 def build_worker(repeats):
@@ -206,31 +277,19 @@ def build_worker(repeats):
     return {"section": "build", "seconds": seconds, "convs": 53, "peak_rss_mb": peak_rss_mb()}
 
 
+# The whole model (sections pytorch, model, data).
 # "svf" is the package default (S of layer2-4 in the factored form, the
 # decomposed but frozen layer0-1 as one conv each); "svf_paper" runs every
 # decomposed layer in the factored form, as Algorithm 1 / the authors' code;
 # "svf_kernel" composes the kernel in every layer (Keras' LoRA pattern).
 MODEL_VARIANTS = {
     "freeze": {"finetune": "freeze"},
-    "svf": {"finetune": "svf", "svf_compute": "factored"},
-    "svf_paper": {"finetune": "svf", "svf_compute": "factored"},
-    "svf_kernel": {"finetune": "svf", "svf_compute": "kernel"},
+    "svf": {"finetune": "svf", "svf_compute": "factored", "svf_rank_multiple": 1},
+    "svf_paper": {"finetune": "svf", "svf_compute": "factored", "svf_rank_multiple": 1},
+    "svf_kernel": {"finetune": "svf", "svf_compute": "kernel", "svf_rank_multiple": 1},
     "part": {"finetune": "part"},
     "full": {"finetune": "full", "finetune_stages": (0, 1, 2, 3, 4), "train_bn": False},
 }
-
-
-def _model_config(variant, size, batch, jit, **extra):
-    from svf_tf.config.experiment import ExperimentConfig
-
-    options = dict(MODEL_VARIANTS[variant])
-    if FLAGS.backbone == "resnet50":
-        options["stem"] = "keras"
-    if options["finetune"] == "svf":
-        options["svf_rank_multiple"] = 1
-    return ExperimentConfig.from_settings(synthetic=True, backbone=FLAGS.backbone,
-                                          train_size=size, test_size=size, batch_size=batch,
-                                          jit_compile=jit, **options, **extra)
 
 
 def _random_batch(size, batch, shot=1):
@@ -244,77 +303,223 @@ def _random_batch(size, batch, shot=1):
             "class_slot": np.zeros((batch,), "int32")}
 
 
-def _model_step(variant, size, batch, jit):
-    """The real training step (FewShotTask) of one variant, on a fixed random batch."""
-    import tensorflow as tf
+def svf_tf_functions(variant, size, batch, backbone, strategy="auto", jit=False, merged=False):
+    """(train step, eval forward) of svf-tf's baseline, the real `FewShotTask` ones.
 
-    from svf_tf.tasks.few_shot import FewShotTask
-
-    task = FewShotTask(_model_config(variant, size, batch, jit), log=lambda *_: None)
-    strategy = tf.distribute.get_strategy()
-    model = task.build_model()
-    if variant == "svf_paper":
-        from svf_tf.layers import SVFConv2D
-        from svf_tf.surgery.layer_paths import iter_layers
-
-        for _, layer in iter_layers(model):
-            if isinstance(layer, SVFConv2D):
-                layer.compute = "factored"
-    optimizer = task.build_optimizer(model, total_steps=100)
-    step = task.make_train_step(model, optimizer, strategy)
-    data = {k: tf.constant(v) for k, v in _random_batch(size, batch).items()}
-    return lambda: step(data)["loss"].numpy()
-
-
-def model_time_worker(size, batch, jit, repeats, variants):
-    """Every variant in this process, timed interleaved round by round."""
-    steps = {v: _model_step(v, size, batch, jit) for v in variants}
-    rounds = interleaved_rounds(steps, repeats)
-    return {
-        "jit_compile": jit,
-        "seconds": {v: statistics.median(r[v] for r in rounds) for v in steps},
-        "ratio_to_part": {v: statistics.median(r[v] / r["part"] for r in rounds)
-                          for v in steps},
-        "kernel_over_factored": (statistics.median(r["svf_kernel"] / r["svf"] for r in rounds)
-                                 if {"svf", "svf_kernel"} <= set(steps) else None),
-        "svf_over_paper": (statistics.median(r["svf"] / r["svf_paper"] for r in rounds)
-                           if {"svf", "svf_paper"} <= set(steps) else None),
-    }
-
-
-def model_infer_worker(size, batch, repeats):
-    """Inference of the plain (frozen-backbone) model against the merged SVF model."""
+    Both run on a fixed random batch and block until their result is on the
+    host. `merged`: the eval forward of the merged SVF model (`merge_svf`).
+    """
     import tensorflow as tf
 
     import svf_tf
+    from svf_tf.config.experiment import ExperimentConfig
+    from svf_tf.layers import SVFConv2D
+    from svf_tf.runs.strategy import make_strategy
+    from svf_tf.surgery.layer_paths import iter_layers
     from svf_tf.tasks.few_shot import FewShotTask
 
-    data = _random_batch(size, batch)
-    functions = {}
-    for name, variant in (("plain", "freeze"), ("svf_merged", "svf")):
-        task = FewShotTask(_model_config(variant, size, batch, False), log=lambda *_: None)
+    config = ExperimentConfig.from_settings(
+        synthetic=True, backbone=backbone, train_size=size, test_size=size, batch_size=batch,
+        jit_compile=jit, strategy=strategy, **MODEL_VARIANTS[variant])
+    task = FewShotTask(config, log=lambda *_: None)
+    distribution = make_strategy(strategy)
+    with distribution.scope():
         model = task.build_model()
-        if variant == "svf":
-            model = svf_tf.merge_svf(model)
-        predict = task.make_predict_fn(model)
-        inputs = [tf.constant(data[k]) for k in ("query_image", "support_images",
-                                                   "support_masks")]
-        functions[name] = lambda predict=predict, inputs=inputs: predict(*inputs).numpy()
+        if variant == "svf_paper":
+            for _, layer in iter_layers(model):
+                if isinstance(layer, SVFConv2D):
+                    layer.compute = "factored"
+        optimizer = task.build_optimizer(model, total_steps=100)
+    step = task.make_train_step(model, optimizer, distribution)
+    predict = task.make_predict_fn(svf_tf.merge_svf(model) if merged else model)
+    data = {k: tf.constant(v) for k, v in _random_batch(size, batch).items()}
+    inputs = [data[k] for k in ("query_image", "support_images", "support_masks")]
+    return (lambda: step(data)["loss"].numpy()), (lambda: predict(*inputs).numpy())
+
+
+def torch_functions(variant, size, batch, threads):
+    """(train step, eval forward) of the PyTorch SVF baseline, as the references train it.
+
+    The model is tests/torch_import/torch_reference.py's `Baseline` on its
+    deep-stem ResNet-50 with torchvision's dilation (the SVF authors'
+    `model/aspp.py` on `model/module/resnet.py`). Backbone BatchNorm in eval
+    mode (`fix_bn`), `down_query` and the backbone frozen; for SVF the
+    convs of layer2-4 are factored (`FactoredConv`), only S trains. SGD
+    with momentum and weight decay, cross-entropy ignoring 255.
+    """
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    sys.path.insert(0, str(ROOT))
+    from tests.torch_import import torch_reference as reference
+
+    class FactoredConv(nn.Module):
+        """conv(x, V) * S, then the 1x1 conv by U; W = U diag(S) V^T, U and V frozen."""
+
+        def __init__(self, conv):
+            super().__init__()
+            u, s, vt = torch.linalg.svd(conv.weight.detach().flatten(1), full_matrices=False)
+            # contiguous: LAPACK's column-major factors would send the convs off oneDNN.
+            conv.weight = nn.Parameter(vt.reshape(-1, *conv.weight.shape[1:]).contiguous(),
+                                       requires_grad=False)
+            self.conv, self.s = conv, nn.Parameter(s)
+            self.register_buffer("u", u[:, :, None, None].contiguous())
+
+        def forward(self, x):
+            return F.conv2d(self.conv(x) * self.s[:, None, None], self.u)
+
+    torch.set_num_threads(threads)
+    resnet = reference.set_resnet_dilation(reference.DeepStemResNet50(), "torchvision")
+    stages = reference.randomize(resnet, 0).stages()
+    net = reference.Baseline(stages, vgg=False, shot=1)
+    for module in (*stages, net.down_query):
+        module.requires_grad_(False)
+    if variant == "svf":
+        for module in [m for stage in stages[2:] for m in stage.modules()]:
+            for name, child in module.named_children():
+                if isinstance(child, nn.Conv2d):
+                    setattr(module, name, FactoredConv(child))
+    optimizer = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.0025,
+                                momentum=0.9, weight_decay=1e-4)
+    data = {k: torch.from_numpy(v) for k, v in _random_batch(size, batch).items()}
+    query = data["query_image"].permute(0, 3, 1, 2).contiguous()
+    supports = data["support_images"].permute(0, 1, 4, 2, 3).contiguous()
+    masks, target = data["support_masks"], data["query_mask"].long()
+
+    def set_mode(training):
+        net.train(training)
+        for stage in stages:
+            stage.eval()
+
+    def train():
+        set_mode(True)
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(net(query, supports, masks), target, ignore_index=255)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    def evaluate():
+        set_mode(False)
+        with torch.inference_mode():
+            return net(query, supports, masks).numpy()
+
+    return train, evaluate
+
+
+def pytorch_time_worker(variant, size, batch, repeats, threads, strategy):
+    """svf-tf and PyTorch training steps and eval forwards, timed interleaved in this process."""
+    tf_train, tf_eval = svf_tf_functions(variant, size, batch, "resnet50", strategy)
+    torch_train, torch_eval = torch_functions(variant, size, batch, threads)
+    rounds = interleaved_rounds({"svf_tf_train": tf_train, "torch_train": torch_train,
+                                 "svf_tf_eval": tf_eval, "torch_eval": torch_eval}, repeats)
+    return {"seconds": round_medians(rounds),
+            "train_ratio": round_ratio(rounds, "svf_tf_train", "torch_train"),
+            "eval_ratio": round_ratio(rounds, "svf_tf_eval", "torch_eval")}
+
+
+def pytorch_memory_worker(framework, variant, size, batch, threads, strategy):
+    """(framework runtime, peak a training step adds above it) in MB, in this process."""
+    if framework == "torch":
+        import torch  # noqa: F401
+
+        runtime = peak_rss_mb()
+        train, _ = torch_functions(variant, size, batch, threads)
+    else:
+        import tensorflow as tf  # noqa: F401
+
+        from svf_tf.tasks.few_shot import FewShotTask  # noqa: F401
+
+        runtime = peak_rss_mb()
+        train, _ = svf_tf_functions(variant, size, batch, "resnet50", strategy)
+    for _ in range(3):
+        train()
+    return runtime, peak_rss_mb() - runtime
+
+
+def pytorch_section(sizes, batches, repeats, threads, strategy):
+    rows = []
+    print("| | train step, svf-tf / PyTorch | eval forward | peak memory above the framework "
+          "runtime |\n|---|---|---|---|", flush=True)
+    for size in sizes:
+        for batch in batches:
+            for variant, title in TORCH_VARIANTS.items():
+                row = isolated(pytorch_time_worker, variant, size, batch, repeats, threads,
+                               strategy)
+                memory = {framework: isolated(pytorch_memory_worker, framework, variant, size,
+                                              batch, threads, strategy)
+                          for framework in ("svf_tf", "torch")}
+                row.update(variant=variant, size=size, batch=batch,
+                           runtime_mb={k: m[0] for k, m in memory.items()},
+                           step_peak_mb={k: m[1] for k, m in memory.items()})
+                row["memory_ratio"] = row["step_peak_mb"]["svf_tf"] / max(
+                    row["step_peak_mb"]["torch"], 1e-9)
+                rows.append(row)
+                print(f"| {title}, {size} px, batch {batch} | {row['train_ratio']:.2f}x | "
+                      f"{row['eval_ratio']:.2f}x | {row['memory_ratio']:.2f}x |", flush=True)
+    runtime = rows[-1]["runtime_mb"]
+    print(f"framework runtime: TensorFlow + svf-tf {runtime['svf_tf']:.0f} MiB, PyTorch "
+          f"{runtime['torch']:.0f} MiB; PyTorch on {threads} threads, TensorFlow at its default",
+          flush=True)
+    return rows
+
+
+def model_time_worker(size, batch, jit, repeats, variants, backbone, strategy):
+    """Every variant's training step in this process, timed interleaved round by round."""
+    steps = {v: svf_tf_functions(v, size, batch, backbone, strategy, jit)[0] for v in variants}
+    rounds = interleaved_rounds(steps, repeats)
+
+    def ratio(a, b):
+        return round_ratio(rounds, a, b) if {a, b} <= set(steps) else None
+
+    return {"jit_compile": jit, "seconds": round_medians(rounds),
+            "ratio_to_part": {v: ratio(v, "part") for v in steps},
+            "kernel_over_factored": ratio("svf_kernel", "svf"),
+            "svf_over_paper": ratio("svf", "svf_paper")}
+
+
+def model_infer_worker(size, batch, repeats, backbone, strategy):
+    """Inference of the plain (frozen-backbone) model against the merged SVF model."""
+    functions = {"plain": svf_tf_functions("freeze", size, batch, backbone, strategy)[1],
+                 "svf_merged": svf_tf_functions("svf", size, batch, backbone, strategy,
+                                                merged=True)[1]}
     rounds = interleaved_rounds(functions, repeats)
-    return {"seconds": {k: statistics.median(r[k] for r in rounds) for k in functions},
-            "ratio_merged": statistics.median(r["svf_merged"] / r["plain"] for r in rounds)}
+    return {"seconds": round_medians(rounds),
+            "ratio_merged": round_ratio(rounds, "svf_merged", "plain")}
 
 
-def model_memory_worker(variant, size, batch, jit):
-    step = _model_step(variant, size, batch, jit)
+def model_memory_worker(variant, size, batch, jit, backbone, strategy):
+    step = svf_tf_functions(variant, size, batch, backbone, strategy, jit)[0]
     before = peak_rss_mb()
     for _ in range(3):
         step()
-    return {"variant": variant, "jit_compile": jit, "step_peak_mb": peak_rss_mb() - before}
+    return peak_rss_mb() - before
 
 
-def data_worker(size, repeats):
+def model_section(size, batch, repeats, variants, xla, memory, backbone, strategy):
+    rows = []
+    variants = ["part"] + [v for v in MODEL_VARIANTS if v in variants and v != "part"]
+    for jit in [mode == "on" for mode in xla]:
+        row = isolated(model_time_worker, size, batch, jit, repeats, variants, backbone,
+                       strategy)
+        if memory:
+            row["step_peak_mb"] = {v: isolated(model_memory_worker, v, size, batch, jit,
+                                               backbone, strategy) for v in variants}
+            part_mb = max(row["step_peak_mb"]["part"], 1e-9)
+            row["memory_ratio_to_part"] = {v: m / part_mb for v, m in row["step_peak_mb"].items()}
+        rows.append(row)
+        print(f"XLA {'on ' if jit else 'off'}: " + " | ".join(
+            f"{v} {row['seconds'][v]:.2f} s (x{row['ratio_to_part'][v]:.2f} of part"
+            + (f", mem x{row['memory_ratio_to_part'][v]:.2f})" if memory else ")")
+            for v in variants), flush=True)
+    return rows
+
+
+def data_worker(size, repeats, backbone, strategy):
     """Input pipeline and evaluation throughput against the SVF step's consumption."""
+    import tempfile
+
     from svf_tf.data import build_fold_lists, ensure_synthetic_dataset
     from svf_tf.data.episodes.episode_files import load_or_create_test_episodes
     from svf_tf.data.pipeline import (
@@ -324,7 +529,6 @@ def data_worker(size, repeats):
     )
     from svf_tf.data.transforms.presets import augment_config
     from svf_tf.metrics.evaluation import evaluate_episodes
-    from svf_tf.tasks.few_shot import FewShotTask
 
     root = ensure_synthetic_dataset()
     train = build_fold_lists("pascal", root, 0, "train", progress=False)
@@ -336,53 +540,25 @@ def data_worker(size, repeats):
         result[f"pipeline_{shot}shot_episodes_per_s"] = measure_episodes_per_second(
             dataset, num_batches=max(4, repeats))
     batch = 2
-    step = _model_step("svf", size, batch, False)
-    step()
-    seconds = median_seconds(step, max(2, repeats // 2), warmup=1)
+    step, _ = svf_tf_functions("svf", size, batch, backbone, strategy)
+    seconds = median_seconds(step, max(2, repeats // 2), warmup=2)
     result["svf_step_seconds"] = seconds
     result["svf_step_episodes_per_s"] = batch / seconds
     result["pipeline_over_consumption_1shot"] = (result["pipeline_1shot_episodes_per_s"]
                                                  / result["svf_step_episodes_per_s"])
-    task = FewShotTask(_model_config("svf", size, 1, False), log=lambda *_: None)
-    model = task.build_model()
-    import tempfile
+    from svf_tf.config.experiment import ExperimentConfig
+    from svf_tf.tasks.few_shot import FewShotTask
 
+    task = FewShotTask(ExperimentConfig.from_settings(
+        synthetic=True, backbone=backbone, test_size=size, **MODEL_VARIANTS["svf"]),
+        log=lambda *_: None)
     episodes = load_or_create_test_episodes(
         os.path.join(tempfile.mkdtemp(), "episodes.jsonl"), val, shot=1, seed=321,
         num_episodes=20)
-    report = evaluate_episodes(task.make_predict_fn(model), make_test_dataset(episodes, config),
-                               num_classes=5, verbose=0)
+    report = evaluate_episodes(task.make_predict_fn(task.build_model()),
+                               make_test_dataset(episodes, config), num_classes=5, verbose=0)
     result["eval_episodes_per_s"] = report["episodes_per_second"]
     return result
-
-
-def run_worker(spec):
-    """Runs `spec`: "time:shape:batch:size:repeats", "memory:shape:variant:batch:size" or
-    "build:repeats"."""
-    parts = spec.split(":")
-    if parts[0] == "time":
-        return layer_time_worker(parts[1], int(parts[2]), int(parts[3]), int(parts[4]))
-    if parts[0] == "memory":
-        return layer_memory_worker(parts[1], parts[2], int(parts[3]), int(parts[4]))
-    if parts[0] == "model_time":
-        return model_time_worker(int(parts[1]), int(parts[2]), parts[3] == "1", int(parts[4]),
-                                 parts[5].split("+"))
-    if parts[0] == "model_infer":
-        return model_infer_worker(int(parts[1]), int(parts[2]), int(parts[3]))
-    if parts[0] == "model_memory":
-        return model_memory_worker(parts[1], int(parts[2]), int(parts[3]), parts[4] == "1")
-    if parts[0] == "data":
-        return data_worker(int(parts[1]), int(parts[2]))
-    return build_worker(int(parts[1]))
-
-
-def in_subprocess(spec):
-    result = subprocess.run([sys.executable, __file__, f"--worker={spec}",
-                             f"--backbone={FLAGS.backbone}"], capture_output=True, text=True,
-                            check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"benchmark worker {spec} failed:\n{result.stderr[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def machine_info():
@@ -399,68 +575,24 @@ def machine_info():
     }
 
 
-def layer_section(batch, size, repeats, shapes):
-    rows = []
-    for shape in shapes:
-        row = in_subprocess(f"time:{shape}:{batch}:{size}:{repeats}")
-        memory = {v: in_subprocess(f"memory:{shape}:{v}:{batch}:{size}")["step_peak_mb"]
-                  for v in TRAIN_VARIANTS}
-        row["train_step_peak_mb"] = memory
-        row["memory_ratio_kernel"] = memory["svf_kernel"] / max(memory["plain"], 1e-9)
-        row["memory_ratio_factored"] = memory["svf_factored"] / max(memory["plain"], 1e-9)
-        rows.append(row)
-        print(format_layer_row(row), flush=True)
-    return rows
-
-
-def format_layer_row(row):
-    t, m = row["train_seconds"], row["train_step_peak_mb"]
-    return (f"{row['shape']:<14} plain {t['plain'] * 1e3:7.1f} ms {m['plain']:6.0f} MB | "
-            f"kernel x{row['train_ratio_kernel']:.2f} mem x{row['memory_ratio_kernel']:.2f} | "
-            f"factored x{row['train_ratio_factored']:.2f} "
-            f"mem x{row['memory_ratio_factored']:.2f} | kernel/factored "
-            f"x{row['train_ratio_kernel_vs_factored']:.2f} | merged inference "
-            f"x{row['infer_ratio_merged']:.2f}")
-
-
-def model_section(size, batch, repeats, variants, xla, memory=True):
-    rows = []
-    variants = ["part"] + [v for v in MODEL_VARIANTS if v in variants and v != "part"]
-    for jit in [mode == "on" for mode in xla]:
-        row = in_subprocess(f"model_time:{size}:{batch}:{int(jit)}:{repeats}:"
-                            + "+".join(variants))
-        if memory:
-            row["step_peak_mb"] = {v: in_subprocess(
-                f"model_memory:{v}:{size}:{batch}:{int(jit)}")["step_peak_mb"] for v in variants}
-            part_mb = max(row["step_peak_mb"]["part"], 1e-9)
-            row["memory_ratio_to_part"] = {v: m / part_mb for v, m in row["step_peak_mb"].items()}
-        rows.append(row)
-        print(f"XLA {'on ' if jit else 'off'}: " + " | ".join(
-            f"{v} {row['seconds'][v]:.2f} s (x{row['ratio_to_part'][v]:.2f} of part"
-            + (f", mem x{row['memory_ratio_to_part'][v]:.2f})" if memory else ")")
-            for v in variants), flush=True)
-    return rows
-
-
-def model_infer_section(size, batch, repeats):
-    row = in_subprocess(f"model_infer:{size}:{batch}:{max(repeats, 5)}")
-    print(f"inference: plain model {row['seconds']['plain']:.3f} s, merged SVF model "
-          f"x{row['ratio_merged']:.3f}", flush=True)
-    return row
-
-
 def target_rows(results):
     """The [perf] targets: (target, measured, met) for each figure that was measured."""
     rows = []
+    for row in results.get("pytorch", []):
+        where = f"{TORCH_VARIANTS[row['variant']]}, {row['size']} px, batch {row['batch']}"
+        rows.append((f"train step <= 1.0x PyTorch ({where})", row["train_ratio"],
+                     row["train_ratio"] <= 1.0))
+        rows.append((f"eval forward <= 1.0x PyTorch ({where})", row["eval_ratio"],
+                     row["eval_ratio"] <= 1.0))
     for row in results.get("model", []):
         xla = "XLA" if row["jit_compile"] else "no XLA"
         ratio, memory = row["ratio_to_part"], row.get("memory_ratio_to_part", {})
         if "svf" in ratio:
-            rows.append((f"SVF step <= 1.05x partial fine-tuning of layer2-4 ({xla})",
-                         ratio["svf"], ratio["svf"] <= 1.05))
+            rows.append((f"SVF step <= 0.75x partial fine-tuning of layer2-4 ({xla})",
+                         ratio["svf"], ratio["svf"] <= 0.75))
         if "svf" in memory:
-            rows.append((f"SVF step peak memory <= 1.05x partial fine-tuning ({xla})",
-                         memory["svf"], memory["svf"] <= 1.05))
+            rows.append((f"SVF step peak memory <= 0.67x partial fine-tuning ({xla})",
+                         memory["svf"], memory["svf"] <= 0.67))
         if row.get("svf_over_paper"):
             rows.append((f"SVF step <= 0.85x the paper's all-factored form ({xla})",
                          row["svf_over_paper"], row["svf_over_paper"] <= 0.85))
@@ -484,48 +616,69 @@ def target_rows(results):
     return rows
 
 
+def check_choices(name, given, known):
+    """Raises the one-line ValueError for values of list flag `name` not in `known`."""
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ValueError(f"--{name} has unknown value(s) {unknown}; use {list(known)}.")
+
+
+def int_list(name):
+    """List flag `name` as ints, or the one-line ValueError naming the bad value."""
+    try:
+        return [int(value) for value in FLAGS[name].value]
+    except ValueError:
+        raise ValueError(f"--{name}={','.join(FLAGS[name].value)} is not a list of integers, "
+                         f"e.g. --{name}={','.join(QUICK[name])}.") from None
+
+
 def main(argv):
     del argv
-    if FLAGS.worker:
-        print(json.dumps(run_worker(FLAGS.worker)))
-        return
-    unknown = set(FLAGS.sections) - {"layer", "build", "model", "data"}
-    if unknown:
-        raise ValueError(f"--sections has unknown value(s) {sorted(unknown)}; use layer, "
-                         "build, model, data.")
-    for name, given, known in (("model_variants", FLAGS.model_variants, MODEL_VARIANTS),
-                               ("xla", FLAGS.xla, ("off", "on"))):
-        if set(given) - set(known):
-            raise ValueError(f"--{name} has unknown value(s) {sorted(set(given) - set(known))}; "
-                             f"use {list(known)}.")
+    if FLAGS.quick:
+        for name, value in QUICK.items():
+            if not FLAGS[name].present:
+                FLAGS[name].value = value
+    check_choices("sections", FLAGS.sections, SECTIONS)
+    check_choices("model_variants", FLAGS.model_variants, MODEL_VARIANTS)
+    check_choices("xla", FLAGS.xla, ("off", "on"))
+    shapes = FLAGS.shapes or list(LAYER_SHAPES)
+    check_choices("shapes", shapes, LAYER_SHAPES)
+    sizes, batches = int_list("sizes"), int_list("batches")
     if FLAGS.out:
         paths.check_output_file(FLAGS.out, "--out")
-    shapes = FLAGS.shapes or list(LAYER_SHAPES)
-    bad = set(shapes) - set(LAYER_SHAPES)
-    if bad:
-        raise ValueError(f"--shapes has unknown value(s) {sorted(bad)}; use {list(LAYER_SHAPES)}.")
+    backbone, strategy = FLAGS.backbone, FLAGS.strategy
     results = {"machine": machine_info(), "settings": {
         "batch": FLAGS.batch, "size": FLAGS.size, "repeats": FLAGS.repeats,
-        "backbone": FLAGS.backbone, "model_size": FLAGS.model_size,
-        "model_batch": FLAGS.model_batch, "data_size": FLAGS.data_size}}
+        "backbone": backbone, "strategy": strategy, "model_size": FLAGS.model_size,
+        "model_batch": FLAGS.model_batch, "data_size": FLAGS.data_size, "sizes": sizes,
+        "batches": batches, "torch_threads": FLAGS.torch_threads}}
     print(f"machine: {results['machine']}")
+    if "pytorch" in FLAGS.sections:
+        print(f"\n[pytorch] SVF baseline, ResNet-50, 1-shot, median of {FLAGS.repeats} "
+              "interleaved rounds; ratios svf-tf / PyTorch")
+        results["pytorch"] = pytorch_section(sizes, batches, FLAGS.repeats,
+                                             FLAGS.torch_threads, strategy)
     if "layer" in FLAGS.sections:
         print(f"\n[layer] batch {FLAGS.batch}, {FLAGS.size}x{FLAGS.size}, median of "
               f"{FLAGS.repeats}; ratios are SVF / plain trainable conv")
         results["layer"] = layer_section(FLAGS.batch, FLAGS.size, FLAGS.repeats, shapes)
     if "build" in FLAGS.sections:
-        results["build"] = in_subprocess(f"build:{FLAGS.repeats}")
+        results["build"] = isolated(build_worker, FLAGS.repeats)
         print(f"\n[build] apply_svf on all 53 ResNet50 convs: "
               f"{results['build']['seconds']:.2f} s (target < 10 s)")
     if "model" in FLAGS.sections:
-        print(f"\n[model] baseline, {FLAGS.backbone}, 1-shot, {FLAGS.model_size}px, batch "
+        print(f"\n[model] baseline, {backbone}, 1-shot, {FLAGS.model_size}px, batch "
               f"{FLAGS.model_batch}; ratios to partial fine-tuning of layer2-4")
         results["model"] = model_section(FLAGS.model_size, FLAGS.model_batch, FLAGS.repeats,
-                                         FLAGS.model_variants, FLAGS.xla, FLAGS.memory)
-        results["model_inference"] = model_infer_section(FLAGS.model_size, FLAGS.model_batch,
-                                                         FLAGS.repeats)
+                                         FLAGS.model_variants, FLAGS.xla, FLAGS.memory,
+                                         backbone, strategy)
+        row = isolated(model_infer_worker, FLAGS.model_size, FLAGS.model_batch,
+                       max(FLAGS.repeats, 5), backbone, strategy)
+        results["model_inference"] = row
+        print(f"inference: plain model {row['seconds']['plain']:.3f} s, merged SVF model "
+              f"x{row['ratio_merged']:.3f}", flush=True)
     if "data" in FLAGS.sections:
-        data = in_subprocess(f"data:{FLAGS.data_size}:{FLAGS.repeats}")
+        data = isolated(data_worker, FLAGS.data_size, FLAGS.repeats, backbone, strategy)
         results["data"] = data
         print(f"\n[data] {FLAGS.data_size}px: pipeline 1-shot "
               f"{data['pipeline_1shot_episodes_per_s']:.1f} ep/s, 5-shot "

@@ -225,7 +225,7 @@ def main(argv):
     log(title)
     try:
         records = run_comparison(settings, seeds, out_dir, values,
-                                 strategy=make_strategy(values.get("strategy", "mirrored")),
+                                 strategy=make_strategy(values.get("strategy", "auto")),
                                  base_episodes=base_episodes,
                                  keep_checkpoints=FLAGS.keep_checkpoints, log=log)
     except TrainingInterrupted as stop:

@@ -14,7 +14,7 @@ MODES = ("demo", "train", "train_base", "pretrain", "pretrain_synthetic", "eval"
          "export", "predict", "analyze")
 
 #: `tf.distribute` strategies a run can use (`--strategy`, svf_tf/runs/strategy.py).
-DISTRIBUTION_STRATEGIES = ("mirrored", "multi_worker", "default")
+DISTRIBUTION_STRATEGIES = ("auto", "mirrored", "multi_worker", "default")
 
 #: Backbones the few-shot models are built on (SVF paper Sec. 4.1).
 BACKBONES = ("resnet50", "vgg16")

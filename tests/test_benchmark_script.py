@@ -56,7 +56,30 @@ def test_model_and_data_sections_and_the_target_table(tmp_path, synthetic_cache)
     assert data["pipeline_over_consumption_1shot"] == (
         data["pipeline_1shot_episodes_per_s"] / data["svf_step_episodes_per_s"])
     targets = {t["target"]: t for t in report["targets"]}
-    svf_step = targets["SVF step <= 1.05x partial fine-tuning of layer2-4 (no XLA)"]
+    svf_step = targets["SVF step <= 0.75x partial fine-tuning of layer2-4 (no XLA)"]
     assert svf_step["measured"] == row["ratio_to_part"]["svf"]
-    assert svf_step["met"] == (row["ratio_to_part"]["svf"] <= 1.05)
+    assert svf_step["met"] == (row["ratio_to_part"]["svf"] <= 0.75)
     assert "[targets]" in result.stdout
+
+
+def test_quick_pytorch_section_prints_the_issue_table(tmp_path):
+    pytest.importorskip("torch")
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--quick",
+         "--sections=pytorch", f"--out={out}"],
+        capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    rows = {row["variant"]: row for row in report["pytorch"]}
+    assert set(rows) == {"svf", "freeze"} and report["settings"]["sizes"] == [33]
+    for row in rows.values():
+        assert row["train_ratio"] > 0 and row["eval_ratio"] > 0
+        assert set(row["seconds"]) == {"svf_tf_train", "torch_train", "svf_tf_eval",
+                                       "torch_eval"}
+        # Each framework's memory is measured in its own process: the PyTorch
+        # process never loads TensorFlow, so its runtime is the smaller.
+        assert row["runtime_mb"]["torch"] < row["runtime_mb"]["svf_tf"]
+        assert row["step_peak_mb"]["torch"] > 0 and row["step_peak_mb"]["svf_tf"] > 0
+    assert "| SVF on layer2-4, 33 px, batch 1 |" in result.stdout
+    assert "train step <= 1.0x PyTorch (frozen backbone, 33 px, batch 1)" in result.stdout

@@ -111,10 +111,13 @@ class RunConfig:
                          f"--mode=pretrain_synthetic: {PRETRAIN_WORK_DIR}; --mode=eval_prior: "
                          f"{PRIOR_WORK_DIR}).",
                          optional=False)
-    strategy: str = choice("mirrored", DISTRIBUTION_STRATEGIES,
-                           "mirrored: all local GPUs (or the CPU); multi_worker: "
-                           "MultiWorkerMirroredStrategy from TF_CONFIG; default: no "
-                           "distribution (debugging).")
+    strategy: str = choice("auto", DISTRIBUTION_STRATEGIES,
+                           "auto: MirroredStrategy over the local GPUs when there are two or "
+                           "more, else no distribution (the same numbers without "
+                           "MirroredStrategy's per-step cost on one device); mirrored: "
+                           "MirroredStrategy always (all local GPUs, or the CPU); "
+                           "multi_worker: MultiWorkerMirroredStrategy from TF_CONFIG; default: "
+                           "no distribution (debugging).")
     worker_timeout: int = integer(
         600, "multi_worker: seconds a worker waits for every worker of TF_CONFIG to start "
         "(TensorFlow's coordination service, at start-up) before it stops with one line naming "

@@ -29,10 +29,24 @@ class WorkerTimeoutError(ValueError):
 
 
 def make_strategy(name, worker_timeout=600):
-    """"mirrored": every local GPU, or the CPU when there is none;
-    "multi_worker": `MultiWorkerMirroredStrategy` configured by `TF_CONFIG`,
-    whose workers must all start within `worker_timeout` seconds;
-    "default": no distribution (easiest to debug)."""
+    """The strategy named `name` (`--strategy`).
+
+    "auto" (the default): `MirroredStrategy` over the local GPUs when there
+    are two or more, otherwise TensorFlow's default strategy. With one
+    device the two give the same numbers (the step's loss and gradients do
+    not depend on the replica count, `Task.make_train_step`), but
+    `MirroredStrategy` adds per-step work for its single replica (the
+    replica function, cross-replica reductions, mirrored variables and
+    distributed input) that one device does not need.
+    "mirrored": `MirroredStrategy` always, every local GPU or the CPU when
+    there is none (one replica on the CPU). "multi_worker":
+    `MultiWorkerMirroredStrategy` configured by `TF_CONFIG`, whose workers
+    must all start within `worker_timeout` seconds (`join_cluster`).
+    "default": no distribution (easiest to debug).
+    """
+    if name == "auto":
+        several_gpus = len(tf.config.list_logical_devices("GPU")) > 1
+        return tf.distribute.MirroredStrategy() if several_gpus else tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
