@@ -96,7 +96,7 @@ def reference_scores(config, strategy, log=print):
         model = task.build_model()
     untrained = task.make_validation(model)()
     data = config.data
-    episodes = load_or_create_test_episodes(task._episode_file, task.fold_lists("val"),
+    episodes = load_or_create_test_episodes(task.episode_file, task.fold_lists("val"),
                                             shot=data.shot, seed=data.eval_seeds[0],
                                             num_episodes=data.test_episodes)
     foreground = baseline_miou(episodes, task.num_novel)["all_foreground"]
