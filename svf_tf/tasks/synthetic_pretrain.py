@@ -167,19 +167,29 @@ class SyntheticPretrainTask(Task):
                 f"{self.corpus.size} px: {other_trainable:,} values train; {steps_per_epoch} "
                 f"steps/epoch, {replicas} replica(s).")
 
-    def make_validation(self, model):
-        predict, dataset = self.make_predict_fn(model), self.val_dataset()
+    def _confusion_counts(self, predict):
+        """`fn(batch) -> {"confusion": [C*C] float64}` of one batch (255 ignored), flattened."""
         classes = NUM_PRETRAIN_CLASSES + (self.corpus.target == "dense")
 
+        def counts(batch):
+            labels = tf.reshape(tf.cast(batch["label"], tf.int32), [-1])
+            predictions = tf.reshape(tf.cast(predict(batch["image"]), tf.int32), [-1])
+            valid = labels != IGNORE_LABEL
+            codes = labels[valid] * classes + predictions[valid]
+            return {"confusion": tf.math.bincount(codes, minlength=classes * classes,
+                                                  maxlength=classes * classes,
+                                                  dtype=tf.float64)}
+
+        return counts, classes
+
+    def make_validation(self, model):
+        dataset = self.val_dataset()
+        counts, classes = self._confusion_counts(self.make_predict_fn(model))
+
         def validate():
-            confusion = np.zeros((classes, classes), np.int64)
-            for batch in dataset:
-                labels = batch["label"].numpy().reshape(-1)
-                predictions = predict(batch["image"]).numpy().reshape(-1)
-                valid = labels != IGNORE_LABEL
-                confusion += np.bincount(labels[valid] * classes + predictions[valid],
-                                         minlength=classes * classes).reshape(classes, classes)
-            return confusion_scores(confusion)
+            confusion = sum((counts(batch)["confusion"].numpy() for batch in dataset),
+                            np.zeros(classes * classes))
+            return confusion_scores(confusion.reshape(classes, classes))
 
         return validate
 
@@ -189,19 +199,9 @@ class SyntheticPretrainTask(Task):
         The images one process validates (whole batches), one per replica
         step (`sum_counts_distributed`); their confusion matrices are summed.
         """
-        predict = self.make_predict_fn(model)
-        classes = NUM_PRETRAIN_CLASSES + (self.corpus.target == "dense")
+        counts, classes = self._confusion_counts(self.make_predict_fn(model))
         batch_size = self.config.optim.batch_size
         count = self.config.pretrain.val_images // batch_size * batch_size
-
-        def counts(element):
-            labels = tf.reshape(tf.cast(element["label"], tf.int32), [-1])
-            predictions = tf.reshape(tf.cast(predict(element["image"]), tf.int32), [-1])
-            valid = labels != IGNORE_LABEL
-            codes = labels[valid] * classes + predictions[valid]
-            return {"confusion": tf.math.bincount(codes, minlength=classes * classes,
-                                                  maxlength=classes * classes,
-                                                  dtype=tf.float64)}
 
         def images(indices):
             return corpus_dataset(self.corpus, VAL_STREAM, 0, 0, 1, prefetch=0, indices=indices)
