@@ -37,14 +37,9 @@ def test_readme_svf_layer_example_runs():
 
 
 @pytest.mark.slow  # runs every Python example of the README (~50 s)
-def test_readme_python_examples_run(tmp_path, monkeypatch, synthetic_cache):
+def test_readme_python_examples_run(tmp_path, monkeypatch, linked_cache):
     monkeypatch.chdir(tmp_path)
-    # A private cache holding the session's synthetic dataset, as a first
-    # `ensure_synthetic_dataset()` leaves it (making it again took ~12 s of CPU).
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    (cache / "synthetic_pascal").symlink_to(pathlib.Path(synthetic_cache) / "synthetic_pascal")
-    monkeypatch.setenv("SVF_TF_CACHE", str(cache))
+    monkeypatch.setenv("SVF_TF_CACHE", str(linked_cache))  # the dataset is made, not remade
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     blocks = re.findall(r"```python\n(.*?)```", README, re.S)
     assert blocks
