@@ -47,6 +47,22 @@ def synthetic_cache(tmp_path_factory):
     return str(cache)
 
 
+@pytest.fixture
+def linked_cache(tmp_path, synthetic_cache):
+    """A private cache directory (`tmp_path/cache`) holding the session's synthetic dataset.
+
+    The dataset is a symlink, as a first `ensure_synthetic_dataset` leaves it (generating it
+    again takes ~13 CPU-s); the lists, label statistics and anything else a command writes
+    into its cache stay in this test's directory.
+    """
+    import pathlib
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "synthetic_pascal").symlink_to(pathlib.Path(synthetic_cache) / "synthetic_pascal")
+    return cache
+
+
 # Real backbones, built once per test session (the SVF ResNet-50 decomposition takes ~20 s);
 # several heads can sit on one backbone model (its layers are shared), which is what makes
 # the model tests' whole matrix affordable.

@@ -1,5 +1,6 @@
 """scripts/benchmark.py runs and reports its figures (speed targets live in the script)."""
 
+import importlib.util
 import json
 import os
 import pathlib
@@ -12,21 +13,37 @@ import pytest
 pytestmark = pytest.mark.slow
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+HAS_TORCH = importlib.util.find_spec("torch") is not None
 
 
-def test_layer_section_writes_ratios(tmp_path):
-    out = tmp_path / "bench.json"
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory, synthetic_cache):
+    """(report, stdout) of one `--quick` run of every section but build, shared by the tests.
+
+    One process instead of three: the sections are independent, and each starts its own
+    workers. The model and data sections run VGG16 at 17 px, one variant, no memory
+    processes; the layer and pytorch sections take the --quick values (33 px, batch 1).
+    """
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    sections = ["pytorch"] * HAS_TORCH + ["layer", "model", "data"]
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--sections=layer",
-         "--shapes=conv4_1x1_out", "--size=6", "--batch=1", "--repeats=1", f"--out={out}"],
-        capture_output=True, text=True, timeout=600)
+        [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--quick",
+         f"--sections={','.join(sections)}", "--backbone=vgg16", "--model_size=17",
+         "--model_variants=svf", "--nomemory", f"--out={out}"],
+        capture_output=True, text=True, timeout=1800,
+        env={**os.environ, "SVF_TF_CACHE": synthetic_cache})
     assert result.returncode == 0, result.stderr[-2000:]
-    report = json.loads(out.read_text())
+    return json.loads(out.read_text()), result.stdout
+
+
+def test_layer_section_writes_ratios(quick):
+    report, stdout = quick
     assert report["machine"]["tensorflow"].startswith("2.")
+    assert (report["settings"]["size"], report["settings"]["batch"]) == (6, 1)
     (row,) = report["layer"]
     assert set(row["train_seconds"]) == {"plain", "svf_kernel", "svf_factored"}
     assert all(value > 0 for value in row["train_seconds"].values())
-    assert row["infer_ratio_merged"] > 0 and "conv4_1x1_out" in result.stdout
+    assert row["infer_ratio_merged"] > 0 and "conv4_1x1_out" in stdout
 
 
 def test_unknown_section_is_a_one_line_error():
@@ -36,16 +53,9 @@ def test_unknown_section_is_a_one_line_error():
     assert "Traceback" not in result.stderr
 
 
-def test_model_and_data_sections_and_the_target_table(tmp_path, synthetic_cache):
-    out = tmp_path / "bench.json"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--sections=model,data",
-         "--backbone=vgg16", "--model_size=17", "--model_batch=1", "--model_variants=svf",
-         "--xla=off", "--nomemory", "--data_size=33", "--repeats=1", f"--out={out}"],
-        capture_output=True, text=True, timeout=900,
-        env={**os.environ, "SVF_TF_CACHE": synthetic_cache})
-    assert result.returncode == 0, result.stderr[-2000:]
-    report = json.loads(out.read_text())
+def test_model_and_data_sections_and_the_target_table(quick):
+    report, stdout = quick
+    assert (report["settings"]["model_size"], report["settings"]["data_size"]) == (17, 33)
     (row,) = report["model"]
     assert row["jit_compile"] is False and set(row["seconds"]) == {"part", "svf"}
     assert row["ratio_to_part"]["part"] == 1.0 and row["seconds"]["svf"] > 0
@@ -59,18 +69,12 @@ def test_model_and_data_sections_and_the_target_table(tmp_path, synthetic_cache)
     svf_step = targets["SVF step <= 0.75x partial fine-tuning of layer2-4 (no XLA)"]
     assert svf_step["measured"] == row["ratio_to_part"]["svf"]
     assert svf_step["met"] == (row["ratio_to_part"]["svf"] <= 0.75)
-    assert "[targets]" in result.stdout
+    assert "[targets]" in stdout
 
 
-def test_quick_pytorch_section_prints_the_issue_table(tmp_path):
-    pytest.importorskip("torch")
-    out = tmp_path / "bench.json"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--quick",
-         "--sections=pytorch", f"--out={out}"],
-        capture_output=True, text=True, timeout=1800)
-    assert result.returncode == 0, result.stderr[-2000:]
-    report = json.loads(out.read_text())
+@pytest.mark.skipif(not HAS_TORCH, reason="needs PyTorch")
+def test_quick_pytorch_section_prints_the_issue_table(quick):
+    report, stdout = quick
     rows = {row["variant"]: row for row in report["pytorch"]}
     assert set(rows) == {"svf", "freeze"} and report["settings"]["sizes"] == [33]
     for row in rows.values():
@@ -81,5 +85,5 @@ def test_quick_pytorch_section_prints_the_issue_table(tmp_path):
         # process never loads TensorFlow, so its runtime is the smaller.
         assert row["runtime_mb"]["torch"] < row["runtime_mb"]["svf_tf"]
         assert row["step_peak_mb"]["torch"] > 0 and row["step_peak_mb"]["svf_tf"] > 0
-    assert "| SVF on layer2-4, 33 px, batch 1 |" in result.stdout
-    assert "train step <= 1.0x PyTorch (frozen backbone, 33 px, batch 1)" in result.stdout
+    assert "| SVF on layer2-4, 33 px, batch 1 |" in stdout
+    assert "train step <= 1.0x PyTorch (frozen backbone, 33 px, batch 1)" in stdout

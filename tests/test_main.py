@@ -59,8 +59,8 @@ def test_bad_input_is_one_line_without_traceback(tmp_path):
         "numbers 0 < min <= max" in result.stderr
 
 
-def test_tiny_training_run_from_the_command_line(tmp_path):
-    result = run_main("--mode=train", "--synthetic", f"--cache_dir={tmp_path}/cache",
+def test_tiny_training_run_from_the_command_line(tmp_path, linked_cache):
+    result = run_main("--mode=train", "--synthetic", f"--cache_dir={linked_cache}",
                       f"--work_dir={tmp_path}/run", "--backbone=vgg16", "--train_size=33",
                       "--test_size=33", "--epochs=1", "--steps_per_epoch=2", "--batch_size=2",
                       "--test_episodes=4", "--svf_rank_multiple=1", "--scale_range=0.5,0.6")

@@ -37,9 +37,9 @@ def test_readme_svf_layer_example_runs():
 
 
 @pytest.mark.slow  # runs every Python example of the README (~50 s)
-def test_readme_python_examples_run(tmp_path, monkeypatch):
+def test_readme_python_examples_run(tmp_path, monkeypatch, linked_cache):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SVF_TF_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SVF_TF_CACHE", str(linked_cache))  # the dataset is made, not remade
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     blocks = re.findall(r"```python\n(.*?)```", README, re.S)
     assert blocks

@@ -18,8 +18,8 @@ def run(script, *args):
                           text=True, cwd=ROOT, timeout=600)
 
 
-def test_every_figure_of_a_tiny_svf_run(tmp_path):
-    cache, work = f"--cache_dir={tmp_path}/cache", tmp_path / "svf"
+def test_every_figure_of_a_tiny_svf_run(tmp_path, linked_cache):
+    cache, work = f"--cache_dir={linked_cache}", tmp_path / "svf"
     result = run("main.py", "--mode=train", "--synthetic", cache, f"--work_dir={work}",
                  "--backbone=vgg16", "--train_size=33", "--test_size=33", "--epochs=1",
                  "--steps_per_epoch=2", "--batch_size=2", "--test_episodes=2",

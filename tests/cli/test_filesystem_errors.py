@@ -340,10 +340,14 @@ def test_a_script_writing_to_a_read_only_place_is_one_line(place, script, args, 
     assert tree(place) == before
 
 
-@pytest.fixture
-def ready_cache(tmp_path, synthetic_cache):
-    """A private cache holding the synthetic dataset and its fold-0 lists."""
-    cache = tmp_path / "cache"
+@pytest.fixture(scope="module")
+def ready_cache(tmp_path_factory, synthetic_cache):
+    """A cache of this file's holding the synthetic dataset and its fold-0 lists.
+
+    Made once (a copy and a make_lists.py process): its users only read it, and the
+    full-disk test checks that its script left it unchanged.
+    """
+    cache = tmp_path_factory.mktemp("ready") / "cache"
     shutil.copytree(synthetic_cache, cache)
     result = run([SCRIPTS / "make_lists.py", "--synthetic", f"--cache_dir={cache}"])
     assert result.returncode == 0, result.stderr

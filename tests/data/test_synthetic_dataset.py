@@ -192,9 +192,11 @@ def test_texture_period_follows_object_size(scale):
 
 
 @pytest.mark.slow
-def test_default_size_meets_its_promises(tmp_path):
+def test_default_size_meets_its_promises(synthetic_cache):
     """Default options: every val pool >= 6 in every fold, a few hundred train images."""
-    root = ensure_synthetic_dataset(str(tmp_path / "default"))
+    # The session's dataset is the default one (conftest.py); ensure_synthetic_dataset
+    # finds it by its manifest instead of generating it a second time (~13 CPU-s).
+    root = ensure_synthetic_dataset(os.path.join(synthetic_cache, "synthetic_pascal"))
     for fold in range(4):
         items, _ = reference_fold_lists(root, list_pairs(root, "train"), PASCAL_NOVEL[fold],
                                         "train", dagger=True)

@@ -44,13 +44,18 @@ def start_main(*args):
 
 
 def tree_hashes(directory, only=None):
-    """{relative path: sha256} of every file under `directory` (of `only` names, if given)."""
+    """{relative path: sha256} of every file under `directory` (of `only` names, if given).
+
+    Symlinked directories are followed: the cache's dataset is the session's, linked in.
+    """
     hashes = {}
-    for path in sorted(pathlib.Path(directory).rglob("*")):
-        relative = str(path.relative_to(directory))
-        if path.is_file() and (only is None or relative.split(os.sep)[0] in only):
-            hashes[relative] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return hashes
+    for folder, _, names in os.walk(directory, followlinks=True):
+        for name in names:
+            path = pathlib.Path(folder, name)
+            relative = str(path.relative_to(directory))
+            if path.is_file() and (only is None or relative.split(os.sep)[0] in only):
+                hashes[relative] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return dict(sorted(hashes.items()))
 
 
 def assert_one_error_line(result, *fragments):
@@ -70,10 +75,15 @@ def checkpoint_arrays(prefix):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """(cache, a finished tiny SVF run): two epochs of three steps; tests work on copies."""
+def trained(tmp_path_factory, synthetic_cache):
+    """(cache, a finished tiny SVF run): two epochs of three steps; tests work on copies.
+
+    The cache links the session's synthetic dataset in (generating it again: ~13 CPU-s).
+    """
     base = tmp_path_factory.mktemp("trained")
     cache, run = base / "cache", base / "run"
+    cache.mkdir()
+    (cache / "synthetic_pascal").symlink_to(pathlib.Path(synthetic_cache) / "synthetic_pascal")
     result = run_main(*tiny(cache, run))
     assert result.returncode == 0, result.stderr[-3000:]
     return cache, run
@@ -144,21 +154,35 @@ def test_eval_of_a_directory_without_a_run_is_one_line(tmp_path):
     assert not (tmp_path / "nothing").exists()
 
 
-def test_a_second_process_on_a_locked_directory_fails_at_once(trained, tmp_path):
+# One uninterrupted 20-step run serves two tests: a second process tries to enter its
+# directory while it trains (the lock test), and its final parameters are the reference of
+# the interrupt test (same flags). A separate reference run cost another main.py process.
+LONGER = ("--epochs=1", "--steps_per_epoch=20", "--test_episodes=2")
+
+
+@pytest.fixture(scope="module")
+def locked_run(trained, tmp_path_factory):
+    """(run dir, first process, its stderr, the second process's result, its seconds)."""
     cache, _ = trained
-    run = tmp_path / "run"
-    first = start_main(*tiny(cache, run, "--epochs=1", "--steps_per_epoch=20"))
+    run = tmp_path_factory.mktemp("locked") / "run"
+    first = start_main(*tiny(cache, run, *LONGER))
     try:
         deadline = time.time() + 300
         while not (run / "run.lock").exists() and first.poll() is None:
             assert time.time() < deadline
             time.sleep(0.2)
         started = time.perf_counter()
-        second = run_main(*tiny(cache, run, "--epochs=1", "--steps_per_epoch=20"))
-        line = assert_one_error_line(second, f"pid {first.pid}", "in use")
-        assert time.perf_counter() - started < 60, line
+        second = run_main(*tiny(cache, run, *LONGER))
+        seconds = time.perf_counter() - started
     finally:
-        out, err = first.communicate(timeout=600)
+        _, err = first.communicate(timeout=600)
+    return run, first, err, second, seconds
+
+
+def test_a_second_process_on_a_locked_directory_fails_at_once(locked_run):
+    run, first, err, second, seconds = locked_run
+    line = assert_one_error_line(second, f"pid {first.pid}", "in use")
+    assert seconds < 60, line
     assert first.returncode == 0, err[-3000:]
     assert not (run / "run.lock").exists()
     assert json.loads((run / "summary.json").read_text())["steps"] == 20
@@ -239,12 +263,11 @@ def _interrupt_when_training(process, run, signums, earlier):
     return process.communicate(timeout=600)
 
 
-def test_interrupted_runs_resume_to_the_uninterrupted_parameters(trained, tmp_path):
+def test_interrupted_runs_resume_to_the_uninterrupted_parameters(trained, locked_run, tmp_path):
     cache, _ = trained
-    args = ("--epochs=1", "--steps_per_epoch=12", "--test_episodes=2")
-    reference = tmp_path / "reference"
-    result = run_main(*tiny(cache, reference, *args))
-    assert result.returncode == 0, result.stderr[-3000:]
+    args = LONGER
+    reference, first, err, *_ = locked_run
+    assert first.returncode == 0, err[-3000:]
     run = tmp_path / "run"
     for signums, code, name in (((signal.SIGINT,), 130, "SIGINT"),
                                 ((signal.SIGTERM,), 143, "SIGTERM"),
@@ -261,8 +284,8 @@ def test_interrupted_runs_resume_to_the_uninterrupted_parameters(trained, tmp_pa
         assert not (run / "run.lock").exists() or len(signums) == 2
     result = run_main(*tiny(cache, run, *args))
     assert result.returncode == 0, result.stderr[-3000:]
-    (final,) = run.glob("latest/ckpt-12.index")
-    expected = checkpoint_arrays(reference / "latest" / "ckpt-12")
+    (final,) = run.glob("latest/ckpt-20.index")
+    expected = checkpoint_arrays(reference / "latest" / "ckpt-20")
     got = checkpoint_arrays(final.with_suffix(""))
     assert expected.keys() == got.keys()
     for key, value in expected.items():

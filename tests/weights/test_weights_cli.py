@@ -17,12 +17,13 @@ def run_main(*args):
                           text=True, cwd=ROOT, timeout=600)
 
 
-def test_vgg16_bn_weights_into_plain_vgg16_is_one_error_line_unless_partial(tmp_path):
+def test_vgg16_bn_weights_into_plain_vgg16_is_one_error_line_unless_partial(tmp_path,
+                                                                          linked_cache):
     from svf_tf.backbones import build_backbone
 
     weights = tmp_path / "vgg16_bn.weights.h5"
     build_backbone("vgg16", batch_norm=True).save_weights(str(weights))
-    common = ["--mode=train", "--synthetic", f"--cache_dir={tmp_path}/cache",
+    common = ["--mode=train", "--synthetic", f"--cache_dir={linked_cache}",
               "--backbone=vgg16", "--novgg_batch_norm", f"--weights={weights}",
               "--train_size=33", "--test_size=33", "--epochs=1", "--steps_per_epoch=1",
               "--batch_size=2", "--test_episodes=2", "--svf_rank_multiple=1"]
