@@ -43,14 +43,16 @@ from svf_tf.bcpt.replication import (  # noqa: E402
     summarize,
 )
 from svf_tf.cli import errors as cli  # noqa: E402
+from svf_tf.config.flags import define_flags  # noqa: E402
+
+# The cache (dataset, lists, the synthetic pre-trained backbone): main.py's setting.
+define_flags(names=("cache_dir",))
 
 flags.DEFINE_string("out_dir", "runs/replicate_bcpt", "Directory of the experiment: its run "
                     "directories, logs/, results.json and results.md.")
 flags.DEFINE_list("seeds", ["321", "322", "323"], "Seeds; each seed is a whole chain.")
 flags.DEFINE_list("stages", ["pretrain", "prior", "meta"], "Stages to run: pretrain, prior, "
                   "meta (prior and meta need the pre-training of their seed).")
-flags.DEFINE_string("cache_dir", None, "Cache root (dataset, lists, the synthetic pre-trained "
-                    "backbone); default $SVF_TF_CACHE or ~/.cache/svf_tf.")
 flags.DEFINE_bool("tiny", False, "Seconds-long runs at 33 px from a random start, for tests "
                   "(numbers meaningless).")
 FLAGS = flags.FLAGS
