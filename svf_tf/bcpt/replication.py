@@ -21,11 +21,14 @@ meta-training is the demo's (`svf_tf.config.modes.DEMO_SETTINGS`).
 TensorFlow-free.
 """
 
-import json
 import os
+import statistics
 import subprocess
 import sys
 import time
+
+from svf_tf.config.modes import DEMO_SETTINGS
+from svf_tf.runs.run_files import read_json
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MAIN = os.path.join(ROOT, "main.py")
@@ -35,20 +38,21 @@ SCHEMES = ("standard", "bcpt")
 BACKBONES = ("random", "start", "standard", "bcpt")
 
 # The common flags: the synthetic dataset, fold 0, ResNet-50 with the synthetic start's
-# variant (Keras' stem) and the baseline's dilation, at the demo's 65 px and scales.
+# variant (Keras' stem) and the baseline's dilation, at the demo's sizes and scales.
 COMMON = {"synthetic": True, "fold": 0, "backbone": "resnet50", "stem": "keras",
-          "dilation": "torchvision", "test_size": 65}
-TRAINING = {"train_size": 65, "scale_range": "0.2,0.3", "batch_size": 8}
-# Pre-training (Standard and BCPT alike): the demo's optimiser (lr 0.05 for the head, 0.1x
-# for the backbone, constant), 10 epochs of the base-class train list, scored every epoch.
-PRETRAIN = {"epochs": 10, "steps_per_epoch": 0, "lr": 0.05, "lr_schedule": "constant",
+          "dilation": "torchvision", "test_size": DEMO_SETTINGS["test_size"]}
+TRAINING = {key: DEMO_SETTINGS[key] for key in ("train_size", "scale_range", "batch_size")}
+# Pre-training (Standard and BCPT alike): the demo's optimiser (its lr for the head, 0.1x for
+# the backbone), half the demo's epochs of the base-class train list, scored every epoch.
+PRETRAIN = {"epochs": DEMO_SETTINGS["epochs"] // 2, "steps_per_epoch": 0,
+            "lr": DEMO_SETTINGS["lr"], "lr_schedule": DEMO_SETTINGS["lr_schedule"],
             "eval_every": 1, "early_stop": 0}
 # Table 2: 300 test episodes of fold 0's novel classes, threshold 0.5, 1-shot.
 PRIOR = {"shot": 1, "test_episodes": 300, "prior_threshold": 0.5}
-# Table 1: the demo's meta-training (svf_tf/config/modes.py, DEMO_SETTINGS), frozen backbone.
-META = {"method": "baseline", "finetune": "freeze", "shot": 1, "epochs": 20,
-        "steps_per_epoch": 0, "lr": 0.05, "lr_schedule": "constant", "test_episodes": 100,
-        "eval_every": 5, "early_stop": 0}
+# Table 1: the demo's meta-training, frozen backbone.
+META = {"method": "baseline", "finetune": "freeze", "shot": 1,
+        **{key: DEMO_SETTINGS[key] for key in ("epochs", "steps_per_epoch", "lr", "lr_schedule",
+                                               "test_episodes", "eval_every", "early_stop")}}
 TINY = {"train_size": 33, "test_size": 33, "batch_size": 2, "epochs": 1, "steps_per_epoch": 2,
         "test_episodes": 3, "eval_every": 1}
 
@@ -59,6 +63,8 @@ def command(values):
     for name, value in values.items():
         if value is True:
             args.append(f"--{name}")
+        elif isinstance(value, tuple | list):
+            args.append(f"--{name}={','.join(str(item) for item in value)}")
         elif value is not None:
             args.append(f"--{name}={value}")
     return args
@@ -100,17 +106,11 @@ def prior_key(values):
 
 def finished(stage, run_dir, values):
     """The job's result if it has finished, else None."""
-    if stage == "prior":
-        path = os.path.join(run_dir, "eval_prior.json")
-        if os.path.isfile(path):
-            with open(path) as f:
-                return json.load(f).get(prior_key(values))
+    path = os.path.join(run_dir, "eval_prior.json" if stage == "prior" else "summary.json")
+    if not os.path.isfile(path):
         return None
-    path = os.path.join(run_dir, "summary.json")
-    if os.path.isfile(path):
-        with open(path) as f:
-            return json.load(f)
-    return None
+    result = read_json(path)
+    return result.get(prior_key(values)) if stage == "prior" else result
 
 
 def run_job(number, total, stage, backbone, run_dir, values, log_dir):
@@ -124,7 +124,7 @@ def run_job(number, total, stage, backbone, run_dir, values, log_dir):
         code = subprocess.call(args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     if code != 0:
         raise ValueError(f"{stage} {backbone} (seed {values['seed']}) failed with exit code "
-                           f"{code}; its output is in {log_file}; rerun to resume.")
+                         f"{code}; its output is in {log_file}; rerun to resume.")
     print(f"  done in {(time.perf_counter() - start) / 60:.1f} minutes", flush=True)
 
 
@@ -149,13 +149,12 @@ def record(stage, result):
 
 
 def mean_std(values):
+    """Mean and sample standard deviation (0 for one value) of the values that exist."""
     values = [value for value in values if value is not None]
     if not values:
         return None
-    mean = sum(values) / len(values)
-    std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 \
-        if len(values) > 1 else 0.0
-    return {"mean": mean, "std": std, "n": len(values)}
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {"mean": statistics.fmean(values), "std": std, "n": len(values)}
 
 
 def summarize(runs):
