@@ -55,12 +55,9 @@ def linked_cache(tmp_path, synthetic_cache):
     again takes ~13 CPU-s); the lists, label statistics and anything else a command writes
     into its cache stay in this test's directory.
     """
-    import pathlib
+    from tests.helpers import link_synthetic_dataset
 
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    (cache / "synthetic_pascal").symlink_to(pathlib.Path(synthetic_cache) / "synthetic_pascal")
-    return cache
+    return link_synthetic_dataset(tmp_path / "cache", synthetic_cache)
 
 
 # Real backbones, built once per test session (the SVF ResNet-50 decomposition takes ~20 s);

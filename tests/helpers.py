@@ -177,3 +177,15 @@ def two_replica_strategy():
     if _TWO_REPLICAS is None:
         _TWO_REPLICAS = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     return _TWO_REPLICAS
+
+
+def link_synthetic_dataset(cache, synthetic_cache):
+    """Makes `cache` a cache directory whose synthetic dataset is the session's, linked in.
+
+    Generating the dataset again takes ~13 CPU-s; the lists, label statistics and
+    anything else a command writes into its cache stay in `cache`. Returns `cache`.
+    """
+    os.makedirs(cache)
+    os.symlink(os.path.join(synthetic_cache, "synthetic_pascal"),
+               os.path.join(cache, "synthetic_pascal"))
+    return cache

@@ -99,7 +99,7 @@ def all_foreground_miou(episode_file, root, num_classes):
     return float(np.mean(intersection / np.maximum(union, 1e-10)))
 
 
-def test_builtin_demo_path_with_a_tiny_setting(tmp_path, synthetic_cache):
+def test_builtin_demo_path_with_a_tiny_setting(tmp_path, linked_cache):
     """The README's first command (`main.py` = `--mode=demo`), shrunk to a few steps.
 
     The cache holds a synthetic pre-trained VGG16-BN for the default settings, as
@@ -108,9 +108,7 @@ def test_builtin_demo_path_with_a_tiny_setting(tmp_path, synthetic_cache):
     from svf_tf.backbones import build_backbone
     from svf_tf.weights import synthetic_backbone
 
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    (cache / "synthetic_pascal").symlink_to(pathlib.Path(synthetic_cache) / "synthetic_pascal")
+    cache = linked_cache
     made = tmp_path / "vgg16_bn.weights.h5"
     build_backbone("vgg16", None, batch_norm=True).save_weights(str(made))
     cached = synthetic_backbone.publish(

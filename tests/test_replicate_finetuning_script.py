@@ -107,15 +107,13 @@ def test_bad_options_are_one_line(tmp_path):
         "e.g. 321,322,323.")
 
 
-def test_without_weights_it_starts_from_the_cached_synthetic_backbone(tmp_path, synthetic_cache,
+def test_without_weights_it_starts_from_the_cached_synthetic_backbone(tmp_path, linked_cache,
                                                                      weights):
     # A cache entry for the default pre-training settings, as the first use leaves it
     # (here holding the fixture's backbone, so that nothing is pre-trained).
     from svf_tf.weights import synthetic_backbone
 
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    (cache / "synthetic_pascal").symlink_to(pathlib.Path(synthetic_cache) / "synthetic_pascal")
+    cache = linked_cache
     cached = synthetic_backbone.publish(
         synthetic_backbone.pretrain_config("vgg16", cache_dir=str(cache)), weights)
     out = tmp_path / "comparison"

@@ -21,6 +21,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.helpers import link_synthetic_dataset
+
 pytestmark = pytest.mark.slow
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -81,9 +83,8 @@ def trained(tmp_path_factory, synthetic_cache):
     The cache links the session's synthetic dataset in (generating it again: ~13 CPU-s).
     """
     base = tmp_path_factory.mktemp("trained")
-    cache, run = base / "cache", base / "run"
-    cache.mkdir()
-    (cache / "synthetic_pascal").symlink_to(pathlib.Path(synthetic_cache) / "synthetic_pascal")
+    cache = link_synthetic_dataset(base / "cache", synthetic_cache)
+    run = base / "run"
     result = run_main(*tiny(cache, run))
     assert result.returncode == 0, result.stderr[-3000:]
     return cache, run

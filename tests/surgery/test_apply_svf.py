@@ -108,8 +108,6 @@ def test_dict_outputs_are_kept():
         assert relative_error(out[key], expected[key]) < 1e-5
 
 
-
-
 def test_bad_filters_and_options():
     model = nested_model()
     with pytest.raises(ValueError, match=r"'\[' is not a valid regex"):
