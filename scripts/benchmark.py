@@ -15,7 +15,7 @@ Sections (`--sections`, comma separated):
            runtime (one process per framework and variant). PyTorch runs on
            --torch_threads threads, TensorFlow at its default. The weights
            are random on both sides (dense float32 convs: the time does not
-           depend on them).
+           depend on them). `--pytorch_variants` picks the variants.
   layer    One conv layer at ResNet50 conv4_x / conv5_x shapes (60x60, batch 8):
            training step (forward + gradients for the trainable weights and the
            input + SGD update) for a plain trainable Conv2D, SVF compute="kernel"
@@ -32,7 +32,17 @@ Sections (`--sections`, comma separated):
   data     Episodes per second of the training input pipeline (1-shot and
            5-shot, with augmentation, at --data_size, from the synthetic
            dataset on disk) against the episodes per second the SVF training
-           step consumes at that size, and of the test path (evaluation).
+           step consumes at that size.
+  eval     Evaluation of --eval_episodes test episodes at --eval_size (the
+           issue's 1,000 at 473 px) with the ResNet-50 SVF baseline, random
+           weights on both sides: svf-tf's `main.py --mode=eval` path
+           (`evaluate_episodes` on `make_test_dataset`) against the
+           references' test loop in PyTorch (PFENet / BAM `test.py` with
+           `ori_resize`, batch size 1: DataLoader, test transform, forward,
+           resize to the original label, `intersectionAndUnionGPU`), the same
+           saved episodes of the synthetic dataset on both sides, one after
+           the other in one process after a 2-episode warm-up each.
+           Episodes/s (wall time with data loading) and their ratio.
 
 Every model is built with the method's published backbone (deep-stem
 ResNet-50, torchvision's dilation) and trained under `--strategy` (main.py's
@@ -64,15 +74,18 @@ from svf_tf.cli import paths  # noqa: E402
 from svf_tf.config.flags import define_flags  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SECTIONS = ("pytorch", "layer", "build", "model", "data")
+SECTIONS = ("pytorch", "layer", "build", "model", "data", "eval")
 
 flags.DEFINE_list("sections", list(SECTIONS), f"Sections to run: {', '.join(SECTIONS)}.")
 flags.DEFINE_bool("quick", False, "Smoke test: every flag not given takes its QUICK value "
                   "(tiny sizes, one round); the numbers mean nothing.")
 flags.DEFINE_list("sizes", ["129", "473"], "pytorch section: input sides ((size-1) % 8 == 0).")
 flags.DEFINE_list("batches", ["4", "8"], "pytorch section: episodes per step.")
-flags.DEFINE_integer("torch_threads", 2, "pytorch section: PyTorch's intra-op threads.",
-                     lower_bound=1)
+flags.DEFINE_list("pytorch_variants", ["svf", "freeze"],
+                  "pytorch section: variants to run (svf: SVF on layer2-4, freeze: frozen "
+                  "backbone).")
+flags.DEFINE_integer("torch_threads", 2, "pytorch and eval sections: PyTorch's intra-op "
+                     "threads.", lower_bound=1)
 flags.DEFINE_integer("model_size", 129, "Input side of the model section ((size-1) % 8 == 0).",
                      lower_bound=17)
 flags.DEFINE_integer("model_batch", 4, "Episodes per step in the model section.", lower_bound=1)
@@ -84,6 +97,10 @@ flags.DEFINE_bool("memory", True, "Model section: also measure each variant's pe
 define_flags(names=("backbone", "strategy"))  # main.py's flags
 flags.DEFINE_integer("data_size", 473, "Input side of the data section (the paper's 473).",
                      lower_bound=17)
+flags.DEFINE_integer("eval_episodes", 1000, "Test episodes of the eval section (the issue's "
+                     "1,000).", lower_bound=1)
+flags.DEFINE_integer("eval_size", 473, "Test size of the eval section (the paper's 473).",
+                     lower_bound=17)
 flags.DEFINE_integer("batch", 8, "Batch size of the layer section.", lower_bound=1)
 flags.DEFINE_integer("size", 60, "Feature map side of the layer section.", lower_bound=1)
 flags.DEFINE_integer("repeats", 9, "Timed rounds per figure (the median is reported).",
@@ -94,8 +111,8 @@ FLAGS = flags.FLAGS
 
 #: --quick: the value of each flag the command line does not give.
 QUICK = {"sizes": ["33"], "batches": ["1"], "model_size": 33, "model_batch": 1,
-         "xla": ["off"], "data_size": 33, "size": 6, "batch": 1, "repeats": 1,
-         "shapes": ["conv4_1x1_out"]}
+         "xla": ["off"], "data_size": 33, "eval_size": 33, "eval_episodes": 4, "size": 6,
+         "batch": 1, "repeats": 1, "shapes": ["conv4_1x1_out"]}
 
 # (name, input channels, filters, kernel size, dilation) of ResNet50's dilated stages.
 LAYER_SHAPES = {
@@ -337,15 +354,14 @@ def svf_tf_functions(variant, size, batch, backbone, strategy="auto", jit=False,
     return (lambda: step(data)["loss"].numpy()), (lambda: predict(*inputs).numpy())
 
 
-def torch_functions(variant, size, batch, threads):
-    """(train step, eval forward) of the PyTorch SVF baseline, as the references train it.
+def torch_model(variant, threads):
+    """(model, backbone stages) of the PyTorch SVF baseline, on `threads` intra-op threads.
 
     The model is tests/torch_import/torch_reference.py's `Baseline` on its
     deep-stem ResNet-50 with torchvision's dilation (the SVF authors'
-    `model/aspp.py` on `model/module/resnet.py`). Backbone BatchNorm in eval
-    mode (`fix_bn`), `down_query` and the backbone frozen; for SVF the
-    convs of layer2-4 are factored (`FactoredConv`), only S trains. SGD
-    with momentum and weight decay, cross-entropy ignoring 255.
+    `model/aspp.py` on `model/module/resnet.py`), random weights (seed 0).
+    `down_query` and the backbone are frozen; for SVF the convs of layer2-4
+    are factored (`FactoredConv`), only S trains.
     """
     import torch
     import torch.nn.functional as F
@@ -380,6 +396,19 @@ def torch_functions(variant, size, batch, threads):
             for name, child in module.named_children():
                 if isinstance(child, nn.Conv2d):
                     setattr(module, name, FactoredConv(child))
+    return net, stages
+
+
+def torch_functions(variant, size, batch, threads):
+    """(train step, eval forward) of `torch_model`'s baseline, as the references train it.
+
+    Backbone BatchNorm in eval mode (`fix_bn`); SGD with momentum and weight
+    decay, cross-entropy ignoring 255.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    net, stages = torch_model(variant, threads)
     optimizer = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.0025,
                                 momentum=0.9, weight_decay=1e-4)
     data = {k: torch.from_numpy(v) for k, v in _random_batch(size, batch).items()}
@@ -438,13 +467,15 @@ def pytorch_memory_worker(framework, variant, size, batch, threads, strategy):
     return runtime, peak_rss_mb() - runtime
 
 
-def pytorch_section(sizes, batches, repeats, threads, strategy):
+def pytorch_section(sizes, batches, variants, repeats, threads, strategy):
     rows = []
     print("| | train step, svf-tf / PyTorch | eval forward | peak memory above the framework "
           "runtime |\n|---|---|---|---|", flush=True)
     for size in sizes:
         for batch in batches:
             for variant, title in TORCH_VARIANTS.items():
+                if variant not in variants:
+                    continue
                 row = isolated(pytorch_time_worker, variant, size, batch, repeats, threads,
                                strategy)
                 memory = {framework: isolated(pytorch_memory_worker, framework, variant, size,
@@ -458,10 +489,11 @@ def pytorch_section(sizes, batches, repeats, threads, strategy):
                 rows.append(row)
                 print(f"| {title}, {size} px, batch {batch} | {row['train_ratio']:.2f}x | "
                       f"{row['eval_ratio']:.2f}x | {row['memory_ratio']:.2f}x |", flush=True)
-    runtime = rows[-1]["runtime_mb"]
-    print(f"framework runtime: TensorFlow + svf-tf {runtime['svf_tf']:.0f} MiB, PyTorch "
-          f"{runtime['torch']:.0f} MiB; PyTorch on {threads} threads, TensorFlow at its default",
-          flush=True)
+    if rows:
+        runtime = rows[-1]["runtime_mb"]
+        print(f"framework runtime: TensorFlow + svf-tf {runtime['svf_tf']:.0f} MiB, PyTorch "
+              f"{runtime['torch']:.0f} MiB; PyTorch on {threads} threads, TensorFlow at its "
+              "default", flush=True)
     return rows
 
 
@@ -517,22 +549,13 @@ def model_section(size, batch, repeats, variants, xla, memory, backbone, strateg
 
 
 def data_worker(size, repeats, backbone, strategy):
-    """Input pipeline and evaluation throughput against the SVF step's consumption."""
-    import tempfile
-
+    """Input pipeline throughput against the SVF step's consumption."""
     from svf_tf.data import build_fold_lists, ensure_synthetic_dataset
-    from svf_tf.data.episodes.episode_files import load_or_create_test_episodes
-    from svf_tf.data.pipeline import (
-        make_test_dataset,
-        make_train_dataset,
-        measure_episodes_per_second,
-    )
+    from svf_tf.data.pipeline import make_train_dataset, measure_episodes_per_second
     from svf_tf.data.transforms.presets import augment_config
-    from svf_tf.metrics.evaluation import evaluate_episodes
 
     root = ensure_synthetic_dataset()
     train = build_fold_lists("pascal", root, 0, "train", progress=False)
-    val = build_fold_lists("pascal", root, 0, "val", progress=False)
     config = augment_config("pascal", crop_size=size, test_size=size)
     result = {"size": size}
     for shot in (1, 5):
@@ -546,18 +569,197 @@ def data_worker(size, repeats, backbone, strategy):
     result["svf_step_episodes_per_s"] = batch / seconds
     result["pipeline_over_consumption_1shot"] = (result["pipeline_1shot_episodes_per_s"]
                                                  / result["svf_step_episodes_per_s"])
+    return result
+
+
+# The eval section: the references' test loop (PFENet and BAM `test.py` with
+# `ori_resize: True`, batch size 1; their `util/transform.py` and `util/util.py`).
+IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+
+
+def torch_test_transform(image, label, size):
+    """The references' test transform: `test_Resize(size)`, `ToTensor`, `Normalize`.
+
+    The long side goes to `size`, the short side to int(short * size / long),
+    then both are floored to a multiple of 8; the image (INTER_LINEAR) is
+    pasted top-left on a size x size canvas of 0 before normalisation, the
+    label (INTER_NEAREST) on 255.
+
+    Args:
+        image: HxWx3 float32 RGB, 0..255.
+        label: HxW binary label (0, 1, 255).
+
+    Returns:
+        (3 x size x size float32 tensor, size x size int64 tensor).
+    """
+    import cv2
+    import numpy as np
+    import torch
+
+    height, width = label.shape[:2]
+    if height >= width:
+        new_h, new_w = size, int(width * (size * 1.0 / height))
+    else:
+        new_h, new_w = int(height * (size * 1.0 / width)), size
+    new_h, new_w = new_h // 8 * 8, new_w // 8 * 8
+    canvas = np.zeros((size, size, 3))
+    canvas[:new_h, :new_w] = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    mask = np.full((size, size), 255.0)
+    mask[:new_h, :new_w] = cv2.resize(label.astype(np.float32), (new_w, new_h),
+                                      interpolation=cv2.INTER_NEAREST)
+    tensor = torch.from_numpy(canvas.transpose((2, 0, 1))).float()
+    for channel, mean, std in zip(tensor, IMAGENET_MEAN, IMAGENET_STD, strict=True):
+        channel.sub_(mean).div_(std)
+    return tensor, torch.from_numpy(mask).long()
+
+
+def intersection_and_union(output, target, classes=2, ignore_index=255):
+    """The references' `intersectionAndUnionGPU`: per-class (intersection, union, target) areas.
+
+    Pixels whose target is `ignore_index` are set to it in the prediction and
+    fall outside histc's range. On the CPU `torch.histc` takes floats only, so
+    the labels are cast (exact for these small integers).
+    """
+    output, target = output.reshape(-1).clone(), target.reshape(-1)
+    output[target == ignore_index] = ignore_index
+    intersection = output[output == target].float()
+    area_intersection = intersection.histc(bins=classes, min=0, max=classes - 1)
+    area_output = output.float().histc(bins=classes, min=0, max=classes - 1)
+    area_target = target.float().histc(bins=classes, min=0, max=classes - 1)
+    return area_intersection, area_output + area_target - area_intersection, area_target
+
+
+class TorchTestEpisodes:
+    """The references' test `SemData` (map-style Dataset) over saved episodes.
+
+    Item: (query image, query label, support images [K,3,S,S], support labels
+    [K,S,S], class slot, the raw binary query label at its original size),
+    read with cv2 (BGR -> RGB float32; labels IMREAD_GRAYSCALE), binarised
+    for the episode's class (255 kept), then `torch_test_transform`. A plain
+    class (the DataLoader needs only `__len__` and `__getitem__`), so that
+    this script imports without PyTorch.
+    """
+
+    def __init__(self, episodes, size):
+        self.episodes, self.size = list(episodes), size
+
+    def __len__(self):
+        return len(self.episodes)
+
+    def _read(self, item, class_id):
+        import cv2
+        import numpy as np
+
+        image = cv2.cvtColor(cv2.imread(item[0], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        label = cv2.imread(item[1], cv2.IMREAD_GRAYSCALE)
+        binary = np.zeros_like(label)
+        binary[label == class_id] = 1
+        binary[label == 255] = 255
+        return np.float32(image), binary
+
+    def __getitem__(self, index):
+        import torch
+
+        episode = self.episodes[index]
+        image, raw_label = self._read(episode.query, episode.class_id)
+        query, label = torch_test_transform(image, raw_label, self.size)
+        supports = [torch_test_transform(*self._read(item, episode.class_id), self.size)
+                    for item in episode.supports]
+        return (query, label, torch.stack([s[0] for s in supports]),
+                torch.stack([s[1] for s in supports]), episode.class_slot, raw_label)
+
+
+def torch_test_loop(net, loader, num_classes):
+    """The references' `validate` loop over `loader`: its report, timed like `evaluate_episodes`.
+
+    Per episode, under `torch.no_grad()` and `eval()`: forward, the logits
+    resized bilinearly (align_corners) to L x L, L the longer side of the raw
+    label, argmax, the target the raw label pasted top-left on L x L of 255,
+    `intersection_and_union`, summed per class slot (mIoU) and over the two
+    labels (FB-IoU). The references also compute the loss for their log;
+    left out here. Timed from the first batch request to the last metric
+    update.
+    """
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    class_intersection, class_union = np.zeros(num_classes), np.zeros(num_classes)
+    intersection_sum, union_sum = np.zeros(2), np.zeros(2)
+    net.eval()
+    episodes = 0
+    start = time.perf_counter()
+    with torch.no_grad():
+        for query, _, supports, masks, class_slot, raw_label in loader:
+            output = net(query, supports, masks)
+            height, width = raw_label.shape[1:]
+            side = max(height, width)
+            target = torch.full((1, side, side), 255, dtype=torch.long)
+            target[0, :height, :width] = raw_label[0]
+            output = F.interpolate(output, size=(side, side), mode="bilinear",
+                                   align_corners=True)
+            intersection, union, _ = intersection_and_union(output.max(1)[1], target)
+            intersection, union = intersection.numpy(), union.numpy()
+            intersection_sum += intersection
+            union_sum += union
+            class_intersection[int(class_slot[0])] += intersection[1]
+            class_union[int(class_slot[0])] += union[1]
+            episodes += 1
+    seconds = time.perf_counter() - start
+    return {"episodes": episodes, "seconds": seconds, "episodes_per_s": episodes / seconds,
+            "miou": float(np.mean(class_intersection / (class_union + 1e-10))),
+            "fb_iou": float(np.mean(intersection_sum / (union_sum + 1e-10)))}
+
+
+def eval_worker(num_episodes, size, threads):
+    """svf-tf's evaluation and the references' test loop on the same episodes, in this process."""
+    import tempfile
+
+    import torch
+
     from svf_tf.config.experiment import ExperimentConfig
+    from svf_tf.data import build_fold_lists, ensure_synthetic_dataset
+    from svf_tf.data.episodes.episode_files import load_or_create_test_episodes
+    from svf_tf.data.pipeline import make_test_dataset
+    from svf_tf.data.transforms.presets import augment_config
+    from svf_tf.metrics.evaluation import evaluate_episodes
     from svf_tf.tasks.few_shot import FewShotTask
 
+    val = build_fold_lists("pascal", ensure_synthetic_dataset(), 0, "val", progress=False)
+    with tempfile.TemporaryDirectory() as directory:
+        episodes = load_or_create_test_episodes(os.path.join(directory, "episodes.jsonl"), val,
+                                                shot=1, seed=321, num_episodes=num_episodes)
+    config = augment_config("pascal", crop_size=size, test_size=size)
     task = FewShotTask(ExperimentConfig.from_settings(
-        synthetic=True, backbone=backbone, test_size=size, **MODEL_VARIANTS["svf"]),
+        synthetic=True, backbone="resnet50", test_size=size, **MODEL_VARIANTS["svf"]),
         log=lambda *_: None)
-    episodes = load_or_create_test_episodes(
-        os.path.join(tempfile.mkdtemp(), "episodes.jsonl"), val, shot=1, seed=321,
-        num_episodes=20)
-    report = evaluate_episodes(task.make_predict_fn(task.build_model()),
-                               make_test_dataset(episodes, config), num_classes=5, verbose=0)
-    result["eval_episodes_per_s"] = report["episodes_per_second"]
+    predict = task.make_predict_fn(task.build_model())
+    net, _ = torch_model("svf", threads)
+
+    def svf_tf_loop(subset):  # what main.py --mode=eval runs
+        report = evaluate_episodes(predict, make_test_dataset(subset, config), num_classes=5,
+                                   verbose=0)
+        return {"episodes": report["episodes"], "seconds": report["seconds"],
+                "episodes_per_s": report["episodes_per_second"], "miou": report["miou"],
+                "fb_iou": report["fb_iou"]}
+
+    # The references' loader workers are forked (Linux' default); in this spawned
+    # process the default is spawn, whose workers would first import this script.
+    fork = "fork" in multiprocessing.get_all_start_methods()
+
+    def torch_loop(subset):
+        loader = torch.utils.data.DataLoader(
+            TorchTestEpisodes(subset, size), batch_size=1, shuffle=False,
+            num_workers=min(2, os.cpu_count() or 1), pin_memory=False,
+            multiprocessing_context="fork" if fork else None)
+        return torch_test_loop(net, loader, num_classes=5)
+
+    svf_tf_loop(episodes[:2])  # warm-up: traces, thread pools, first allocations
+    torch_loop(episodes[:2])
+    result = {"episodes": num_episodes, "size": size, "torch_threads": threads,
+              "svf_tf": svf_tf_loop(episodes), "torch": torch_loop(episodes)}
+    result["ratio"] = result["svf_tf"]["episodes_per_s"] / result["torch"]["episodes_per_s"]
     return result
 
 
@@ -610,6 +812,10 @@ def target_rows(results):
     if "data" in results:
         value = results["data"]["pipeline_over_consumption_1shot"]
         rows.append(("input pipeline >= 2x the SVF step's episodes/s", value, value >= 2.0))
+    if "eval" in results:
+        row = results["eval"]
+        rows.append((f"evaluation of {row['episodes']} episodes at {row['size']} px >= 1.0x the "
+                     "reference's test loop (episodes/s)", row["ratio"], row["ratio"] >= 1.0))
     if "build" in results:
         value = results["build"]["seconds"]
         rows.append(("SVF build of ResNet-50 < 10 s", value, value < 10.0))
@@ -639,6 +845,7 @@ def main(argv):
             if not FLAGS[name].present:
                 FLAGS[name].value = value
     check_choices("sections", FLAGS.sections, SECTIONS)
+    check_choices("pytorch_variants", FLAGS.pytorch_variants, TORCH_VARIANTS)
     check_choices("model_variants", FLAGS.model_variants, MODEL_VARIANTS)
     check_choices("xla", FLAGS.xla, ("off", "on"))
     shapes = FLAGS.shapes or list(LAYER_SHAPES)
@@ -651,13 +858,15 @@ def main(argv):
         "batch": FLAGS.batch, "size": FLAGS.size, "repeats": FLAGS.repeats,
         "backbone": backbone, "strategy": strategy, "model_size": FLAGS.model_size,
         "model_batch": FLAGS.model_batch, "data_size": FLAGS.data_size, "sizes": sizes,
-        "batches": batches, "torch_threads": FLAGS.torch_threads}}
+        "batches": batches, "pytorch_variants": FLAGS.pytorch_variants,
+        "torch_threads": FLAGS.torch_threads, "eval_episodes": FLAGS.eval_episodes,
+        "eval_size": FLAGS.eval_size}}
     print(f"machine: {results['machine']}")
     if "pytorch" in FLAGS.sections:
         print(f"\n[pytorch] SVF baseline, ResNet-50, 1-shot, median of {FLAGS.repeats} "
               "interleaved rounds; ratios svf-tf / PyTorch")
-        results["pytorch"] = pytorch_section(sizes, batches, FLAGS.repeats,
-                                             FLAGS.torch_threads, strategy)
+        results["pytorch"] = pytorch_section(sizes, batches, FLAGS.pytorch_variants,
+                                             FLAGS.repeats, FLAGS.torch_threads, strategy)
     if "layer" in FLAGS.sections:
         print(f"\n[layer] batch {FLAGS.batch}, {FLAGS.size}x{FLAGS.size}, median of "
               f"{FLAGS.repeats}; ratios are SVF / plain trainable conv")
@@ -684,8 +893,17 @@ def main(argv):
               f"{data['pipeline_1shot_episodes_per_s']:.1f} ep/s, 5-shot "
               f"{data['pipeline_5shot_episodes_per_s']:.1f} ep/s; the SVF training step consumes "
               f"{data['svf_step_episodes_per_s']:.2f} ep/s (pipeline x"
-              f"{data['pipeline_over_consumption_1shot']:.0f}); evaluation "
-              f"{data['eval_episodes_per_s']:.2f} ep/s")
+              f"{data['pipeline_over_consumption_1shot']:.0f})")
+    if "eval" in FLAGS.sections:
+        row = isolated(eval_worker, FLAGS.eval_episodes, FLAGS.eval_size, FLAGS.torch_threads)
+        results["eval"] = row
+        tf_side, torch_side = row["svf_tf"], row["torch"]
+        print(f"\n[eval] {row['episodes']} test episodes at {row['size']} px, SVF baseline "
+              f"(ResNet-50, random weights), 1-shot: svf-tf {tf_side['episodes_per_s']:.2f} "
+              f"ep/s ({tf_side['seconds']:.1f} s, mIoU {100 * tf_side['miou']:.1f}), the "
+              f"references' PyTorch test loop {torch_side['episodes_per_s']:.2f} ep/s "
+              f"({torch_side['seconds']:.1f} s, mIoU {100 * torch_side['miou']:.1f}, "
+              f"{FLAGS.torch_threads} threads); svf-tf / PyTorch x{row['ratio']:.2f}")
     targets = target_rows(results)
     results["targets"] = [{"target": t, "measured": m, "met": ok} for t, m, ok in targets]
     if targets:

@@ -22,14 +22,16 @@ def quick(tmp_path_factory, synthetic_cache):
 
     One process instead of three: the sections are independent, and each starts its own
     workers. The model and data sections run VGG16 at 17 px, one variant, no memory
-    processes; the layer and pytorch sections take the --quick values (33 px, batch 1).
+    processes; the layer, pytorch and eval sections take the --quick values (33 px, batch
+    1, 4 test episodes), the pytorch section its SVF variant only (three processes that
+    each build a ResNet-50 per variant).
     """
     out = tmp_path_factory.mktemp("bench") / "bench.json"
-    sections = ["pytorch"] * HAS_TORCH + ["layer", "model", "data"]
+    sections = ["pytorch", "eval"] * HAS_TORCH + ["layer", "model", "data"]
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--quick",
-         f"--sections={','.join(sections)}", "--backbone=vgg16", "--model_size=17",
-         "--model_variants=svf", "--nomemory", f"--out={out}"],
+         f"--sections={','.join(sections)}", "--pytorch_variants=svf", "--backbone=vgg16",
+         "--model_size=17", "--model_variants=svf", "--nomemory", f"--out={out}"],
         capture_output=True, text=True, timeout=1800,
         env={**os.environ, "SVF_TF_CACHE": synthetic_cache})
     assert result.returncode == 0, result.stderr[-2000:]
@@ -46,11 +48,12 @@ def test_layer_section_writes_ratios(quick):
     assert row["infer_ratio_merged"] > 0 and "conv4_1x1_out" in stdout
 
 
-def test_unknown_section_is_a_one_line_error():
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark.py"),
-                             "--sections=gpu"], capture_output=True, text=True, timeout=120)
+@pytest.mark.parametrize("flag", ["--sections=gpu", "--pytorch_variants=gpu"])
+def test_unknown_list_value_is_a_one_line_error(flag):
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark.py"), flag],
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and "unknown value(s) ['gpu']" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert flag.split("=")[0] in result.stderr and "Traceback" not in result.stderr
 
 
 def test_model_and_data_sections_and_the_target_table(quick):
@@ -62,7 +65,7 @@ def test_model_and_data_sections_and_the_target_table(quick):
     assert "memory_ratio_to_part" not in row  # --nomemory; memory is run in the layer test
     assert report["model_inference"]["ratio_merged"] > 0
     data = report["data"]
-    assert data["pipeline_1shot_episodes_per_s"] > 0 and data["eval_episodes_per_s"] > 0
+    assert data["pipeline_1shot_episodes_per_s"] > 0 and "eval_episodes_per_s" not in data
     assert data["pipeline_over_consumption_1shot"] == (
         data["pipeline_1shot_episodes_per_s"] / data["svf_step_episodes_per_s"])
     targets = {t["target"]: t for t in report["targets"]}
@@ -75,15 +78,34 @@ def test_model_and_data_sections_and_the_target_table(quick):
 @pytest.mark.skipif(not HAS_TORCH, reason="needs PyTorch")
 def test_quick_pytorch_section_prints_the_issue_table(quick):
     report, stdout = quick
-    rows = {row["variant"]: row for row in report["pytorch"]}
-    assert set(rows) == {"svf", "freeze"} and report["settings"]["sizes"] == [33]
-    for row in rows.values():
-        assert row["train_ratio"] > 0 and row["eval_ratio"] > 0
-        assert set(row["seconds"]) == {"svf_tf_train", "torch_train", "svf_tf_eval",
-                                       "torch_eval"}
-        # Each framework's memory is measured in its own process: the PyTorch
-        # process never loads TensorFlow, so its runtime is the smaller.
-        assert row["runtime_mb"]["torch"] < row["runtime_mb"]["svf_tf"]
-        assert row["step_peak_mb"]["torch"] > 0 and row["step_peak_mb"]["svf_tf"] > 0
+    (row,) = report["pytorch"]  # --pytorch_variants=svf
+    assert row["variant"] == "svf" and report["settings"]["sizes"] == [33]
+    assert row["train_ratio"] > 0 and row["eval_ratio"] > 0
+    assert set(row["seconds"]) == {"svf_tf_train", "torch_train", "svf_tf_eval", "torch_eval"}
+    # Each framework's memory is measured in its own process: the PyTorch
+    # process never loads TensorFlow, so its runtime is the smaller.
+    assert row["runtime_mb"]["torch"] < row["runtime_mb"]["svf_tf"]
+    assert row["step_peak_mb"]["torch"] > 0 and row["step_peak_mb"]["svf_tf"] > 0
     assert "| SVF on layer2-4, 33 px, batch 1 |" in stdout
-    assert "train step <= 1.0x PyTorch (frozen backbone, 33 px, batch 1)" in stdout
+    assert "train step <= 1.0x PyTorch (SVF on layer2-4, 33 px, batch 1)" in stdout
+    targets = [t["target"] for t in report["targets"]]
+    assert "eval forward <= 1.0x PyTorch (SVF on layer2-4, 33 px, batch 1)" in targets
+    assert not any("frozen backbone" in target for target in targets)  # no row, no target
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="needs PyTorch")
+def test_quick_eval_section_compares_the_test_loops(quick):
+    report, stdout = quick
+    row = report["eval"]
+    assert (row["episodes"], row["size"]) == (4, 33)
+    tf_side, torch_side = row["svf_tf"], row["torch"]
+    assert tf_side["episodes"] == torch_side["episodes"] == 4
+    assert tf_side["episodes_per_s"] > 0 and torch_side["episodes_per_s"] > 0
+    assert row["ratio"] == tf_side["episodes_per_s"] / torch_side["episodes_per_s"]
+    assert 0.0 <= tf_side["miou"] <= 1.0 and 0.0 <= torch_side["miou"] <= 1.0
+    targets = {t["target"]: t for t in report["targets"]}
+    target = targets["evaluation of 4 episodes at 33 px >= 1.0x the reference's test loop "
+                     "(episodes/s)"]
+    assert target["measured"] == row["ratio"] and target["met"] == (row["ratio"] >= 1.0)
+    assert "[eval] 4 test episodes at 33 px" in stdout
+    assert f"svf-tf / PyTorch x{row['ratio']:.2f}" in stdout
