@@ -9,6 +9,15 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# Under pytest-xdist (`-n N`) the workers share the cores: each worker, and every script its
+# tests start (they inherit the environment), gets TensorFlow and PyTorch compute pools of
+# its share of the cores instead of one the size of the machine each, which on 2 cores
+# oversubscribes them. An explicit TF_NUM_INTRAOP_THREADS / OMP_NUM_THREADS is kept.
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _workers > 1:
+    _share = str(max(1, (os.cpu_count() or 1) // _workers))
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", _share)
+    os.environ.setdefault("OMP_NUM_THREADS", _share)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -110,3 +119,31 @@ def _checkout_is_not_written():
     changed = sorted(path for path, mtime in _checkout_outputs().items()
                      if before.get(path) != mtime)
     assert not changed, f"tests wrote into the checkout: {changed[:5]}"
+
+
+# The slow tier's longest files, longest first. With `--no-loadscope-reorder` (the README's
+# slow-tier command) pytest-xdist hands files to its workers in collection order; without
+# this order the longest files come last (alphabetically, and xdist's own reorder puts the
+# files with the most tests first), and one worker runs the last long file while the other
+# has nothing left: the longest-first order keeps both busy to the end.
+LONGEST_FILES_FIRST = (
+    "tests/tasks/test_synthetic_pretrain.py",
+    "tests/test_benchmark_script.py",
+    "tests/test_backends.py",
+    "tests/runs/test_run_directory_cli.py",
+    "tests/runs/test_trainer.py",
+    "tests/test_replicate_finetuning_script.py",
+    "tests/cli/test_filesystem_errors.py",
+    "tests/analysis/test_analyze_command.py",
+    "tests/config/test_configs.py",
+    "tests/runs/test_multi_worker_cli.py",
+    "tests/runs/test_multi_worker.py",
+    "tests/test_readme.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    rank = {path: index for index, path in enumerate(LONGEST_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
