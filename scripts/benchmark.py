@@ -72,6 +72,7 @@ from svf_tf.atomic_files import write_file_atomically  # noqa: E402
 from svf_tf.cli import errors as cli  # noqa: E402
 from svf_tf.cli import paths  # noqa: E402
 from svf_tf.config.flags import define_flags  # noqa: E402
+from svf_tf.data.transforms.presets import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SECTIONS = ("pytorch", "layer", "build", "model", "data", "eval")
@@ -574,9 +575,6 @@ def data_worker(size, repeats, backbone, strategy):
 
 # The eval section: the references' test loop (PFENet and BAM `test.py` with
 # `ori_resize: True`, batch size 1; their `util/transform.py` and `util/util.py`).
-IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
-IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
-
 
 def torch_test_transform(image, label, size):
     """The references' test transform: `test_Resize(size)`, `ToTensor`, `Normalize`.
