@@ -36,9 +36,11 @@ Sections (`--sections`, comma separated):
   eval     Evaluation of --eval_episodes test episodes at --eval_size (the
            issue's 1,000 at 473 px) with the ResNet-50 SVF baseline, random
            weights on both sides: svf-tf's `main.py --mode=eval` path
-           (`evaluate_episodes` on `make_test_dataset`) against the
-           references' test loop in PyTorch (PFENet / BAM `test.py` with
-           `ori_resize`, batch size 1: DataLoader, test transform, forward,
+           (`evaluate_episodes` on `make_test_dataset`, the SVF layers merged
+           as `--merge_svf` does by default) against the references' test
+           loop in PyTorch (PFENet / BAM `test.py` with `ori_resize`, batch
+           size 1, the SVF authors' factored convs: DataLoader, test
+           transform, forward,
            resize to the original label, `intersectionAndUnionGPU`), the same
            saved episodes of the synthetic dataset on both sides, one after
            the other in one process after a 2-episode warm-up each.
@@ -716,6 +718,7 @@ def eval_worker(num_episodes, size, threads):
 
     import torch
 
+    from svf_tf.cli.evaluate import evaluation_model
     from svf_tf.config.experiment import ExperimentConfig
     from svf_tf.data import build_fold_lists, ensure_synthetic_dataset
     from svf_tf.data.episodes.episode_files import load_or_create_test_episodes
@@ -732,7 +735,7 @@ def eval_worker(num_episodes, size, threads):
     task = FewShotTask(ExperimentConfig.from_settings(
         synthetic=True, backbone="resnet50", test_size=size, **MODEL_VARIANTS["svf"]),
         log=lambda *_: None)
-    predict = task.make_predict_fn(task.build_model())
+    predict = task.make_predict_fn(evaluation_model(task.build_model()))  # SVF merged
     net, _ = torch_model("svf", threads)
 
     def svf_tf_loop(subset):  # what main.py --mode=eval runs
@@ -898,7 +901,8 @@ def main(argv):
         tf_side, torch_side = row["svf_tf"], row["torch"]
         print(f"\n[eval] {row['episodes']} test episodes at {row['size']} px, SVF baseline "
               f"(ResNet-50, random weights), 1-shot: svf-tf {tf_side['episodes_per_s']:.2f} "
-              f"ep/s ({tf_side['seconds']:.1f} s, mIoU {100 * tf_side['miou']:.1f}), the "
+              f"ep/s ({tf_side['seconds']:.1f} s, mIoU {100 * tf_side['miou']:.1f}, SVF "
+              f"merged), the "
               f"references' PyTorch test loop {torch_side['episodes_per_s']:.2f} ep/s "
               f"({torch_side['seconds']:.1f} s, mIoU {100 * torch_side['miou']:.1f}, "
               f"{FLAGS.torch_threads} threads); svf-tf / PyTorch x{row['ratio']:.2f}")

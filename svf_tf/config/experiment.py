@@ -318,7 +318,7 @@ class PretrainConfig:
 
 @dataclasses.dataclass(frozen=True)
 class CheckpointConfig:
-    """eval, export, predict: which checkpoint to restore, and adapters to load over it."""
+    """eval, export, predict: which checkpoint to restore, adapters to load over it, merging."""
 
     checkpoint: str | None = text(None, "Checkpoint to evaluate / export / predict with; "
                                   "default the best one in --work_dir.")
@@ -326,6 +326,11 @@ class CheckpointConfig:
                                "best/adapter.svf.npz) loaded over the checkpoint's SVF layers: "
                                "one for eval and predict; export writes one serving signature "
                                "per file into one SavedModel.")
+    merge_svf: bool = boolean(True, "eval: fold each SVF layer's singular values into one "
+                              "plain kernel (svf_tf.merge_svf) before scoring: the same logits "
+                              "to float rounding, one convolution per layer instead of the "
+                              "factored form's two. --nomerge_svf scores the layers as they "
+                              "trained.")
 
     def __post_init__(self):
         validate_fields(self)

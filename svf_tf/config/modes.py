@@ -182,12 +182,18 @@ MODES = {
         data_splits=("val",), kind="evaluates", splits=True),
     "export": Mode(
         "svf_tf.cli.export:export_mode", "a checkpoint, SVF merged, as a SavedModel",
-        (*EXPERIMENT, "checkpoint", "export"), unused={"data.val_images": _ONLY_STAGE1},
+        (*EXPERIMENT, "checkpoint", "export"),
+        unused={"data.val_images": _ONLY_STAGE1,
+                "checkpoint.merge_svf": "export always merges: the SavedModel holds plain "
+                                        "layers"},
         kind="reads_run"),
     "predict": Mode(
         "svf_tf.cli.predict:predict_mode",
         "segment a query image given support images and masks",
-        (*EXPERIMENT, "checkpoint", "predict"), unused={"data.val_images": _ONLY_STAGE1},
+        (*EXPERIMENT, "checkpoint", "predict"),
+        unused={"data.val_images": _ONLY_STAGE1,
+                "checkpoint.merge_svf": "predict runs one episode, where merging costs more "
+                                        "than it saves"},
         kind="reads_run"),
     "analyze": Mode(
         "svf_tf.cli.analyze:analyze_mode",
@@ -196,7 +202,8 @@ MODES = {
         (*EXPERIMENT, "checkpoint", "analysis"),
         unused={"data.val_images": _ONLY_STAGE1,
                 "checkpoint.adapter": "analyze draws the factors the run trained (its "
-                                      "checkpoint), not another adapter's"},
+                                      "checkpoint), not another adapter's",
+                "checkpoint.merge_svf": "analyze draws the factors the run trained"},
         kind="reads_run"),
 }
 

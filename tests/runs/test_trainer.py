@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 import svf_tf
-from svf_tf.cli.evaluate import evaluate_checkpoint
+from svf_tf.cli.evaluate import evaluate_checkpoint, evaluation_model
 from svf_tf.cli.export import export_checkpoint
 from svf_tf.cli.predict import predict_episode
 from svf_tf.cli.train import train
@@ -289,8 +289,14 @@ def test_one_and_two_replicas_take_the_same_steps(synthetic_cache, tmp_path):
 @pytest.mark.slow  # evaluation, SavedModel export and prediction of a trained run, end to end
 def test_eval_export_and_predict_from_the_best_checkpoint(trained_run, tmp_path):
     config, summary = trained_run
+    # Unmerged, eval scores what the run's validation scored on the same episodes; merged
+    # (the default), the same to float rounding.
+    factored = evaluate_checkpoint(config, log=lambda *_: None, merge=False)
+    assert factored["reports"][0]["miou"] == pytest.approx(summary["best_miou"], abs=1e-6)
+    assert factored["conventions"]["SVF layers"] == "as trained (factored)"
     result = evaluate_checkpoint(config, log=lambda *_: None)
-    assert result["reports"][0]["miou"] == pytest.approx(summary["best_miou"], abs=1e-6)
+    assert result["conventions"]["SVF layers"] == "merged (one kernel each)"
+    assert result["reports"][0]["miou"] == pytest.approx(summary["best_miou"], abs=1e-3)
     assert json.load(open(os.path.join(config.run_dir, "eval.json")))["seeds"] == [321]
 
     export_dir = export_checkpoint(config, export_dir=str(tmp_path / "sm"), log=lambda *_: None)
@@ -346,6 +352,29 @@ def test_eval_and_export_with_adapter_files_over_the_best_checkpoint(trained_run
     masks = tf.cast(element["support_masks"], tf.float32)
     served = loaded.serve_scaled(element["query_image"], element["support_images"], masks)
     np.testing.assert_array_equal(np.argmax(served["logits"], -1), np.argmax(expected, -1))
+
+
+def test_eval_scores_the_merged_model_whose_logits_are_the_svf_models(synthetic_cache,
+                                                                      tmp_path):
+    config = tiny_config(synthetic_cache, tmp_path / "run")
+    task = FewShotTask(config, log=lambda *_: None)
+    model = task.build_model()
+    svf = [layer for _, layer in svf_tf.surgery.adapters.svf_layers(model)]
+    assert svf  # layer0-4 of the tiny VGG16-BN
+    rng = np.random.default_rng(0)
+    for layer in svf:  # singular values away from the pre-trained ones
+        layer.svf_s.assign(layer.svf_s.numpy() * rng.uniform(0.5, 1.5, layer.svf_s.shape))
+    merged = evaluation_model(model)
+    with pytest.raises(ValueError, match="has no SVF layers"):
+        svf_tf.surgery.adapters.svf_layers(merged)
+    assert evaluation_model(model, merge=False) is model
+    size = config.data.test_size
+    feed = {"query_image": rng.normal(size=(1, size, size, 3)).astype("float32"),
+            "support_images": rng.normal(size=(1, 1, size, size, 3)).astype("float32"),
+            "support_masks": (rng.uniform(size=(1, 1, size, size)) > 0.5).astype("float32")}
+    expected = model(feed, training=False)["logits"].numpy()
+    np.testing.assert_allclose(merged(feed, training=False)["logits"].numpy(), expected,
+                               rtol=1e-4, atol=1e-4)
 
 
 def test_eval_without_checkpoint_and_bad_predict_inputs(synthetic_cache, tmp_path):
