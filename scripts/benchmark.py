@@ -27,8 +27,10 @@ Sections (`--sections`, comma separated):
            backbone, SVF (S of layer2-4: the package default, the paper's
            all-factored form and the all-kernel form), partial fine-tuning of
            layer2-4 and full fine-tuning, each with and without XLA
-           (`jit_compile`); and inference of the plain model against the
-           merged SVF model (`merge_svf`).
+           (`jit_compile`), with the multiply-accumulates of each step's
+           convs and matmuls counted in its traced graph (the ops that run:
+           the work that bounds the time ratios); and inference of the plain
+           model against the merged SVF model (`merge_svf`).
   data     Episodes per second of the training input pipeline (1-shot and
            5-shot, with augmentation, at --data_size, from the synthetic
            dataset on disk) against the episodes per second the SVF training
@@ -95,8 +97,8 @@ flags.DEFINE_integer("model_batch", 4, "Episodes per step in the model section."
 flags.DEFINE_list("model_variants", ["freeze", "svf", "svf_paper", "svf_kernel", "part", "full"],
                   "Model-section variants (part is the reference of the ratios and always runs).")
 flags.DEFINE_list("xla", ["off", "on"], "Model section: run without and/or with jit_compile.")
-flags.DEFINE_bool("memory", True, "Model section: also measure each variant's peak memory "
-                  "(one process per variant).")
+flags.DEFINE_bool("memory", True, "Model and layer sections: also measure each variant's "
+                  "peak memory (one process per variant; the pytorch section always does).")
 define_flags(names=("backbone", "strategy"))  # main.py's flags
 flags.DEFINE_integer("data_size", 473, "Input side of the data section (the paper's 473).",
                      lower_bound=17)
@@ -267,22 +269,25 @@ def layer_memory_worker(shape_name, variant, batch, size):
     return peak_rss_mb() - before
 
 
-def layer_section(batch, size, repeats, shapes):
+def layer_section(batch, size, repeats, shapes, memory):
     rows = []
     for shape in shapes:
         row = isolated(layer_time_worker, shape, batch, size, repeats)
-        memory = {v: isolated(layer_memory_worker, shape, v, batch, size) for v in TRAIN_VARIANTS}
-        row["train_step_peak_mb"] = memory
-        row["memory_ratio_kernel"] = memory["svf_kernel"] / max(memory["plain"], 1e-9)
-        row["memory_ratio_factored"] = memory["svf_factored"] / max(memory["plain"], 1e-9)
+        t, mem = row["train_seconds"], {}
+        if memory:
+            peak = {v: isolated(layer_memory_worker, shape, v, batch, size)
+                    for v in TRAIN_VARIANTS}
+            row["train_step_peak_mb"] = peak
+            for variant in ("kernel", "factored"):
+                row[f"memory_ratio_{variant}"] = peak[f"svf_{variant}"] / max(peak["plain"], 1e-9)
+                mem[variant] = f" mem x{row[f'memory_ratio_{variant}']:.2f}"
+            mem["plain"] = f" {peak['plain']:6.0f} MB"
         rows.append(row)
-        t = row["train_seconds"]
-        print(f"{shape:<14} plain {t['plain'] * 1e3:7.1f} ms {memory['plain']:6.0f} MB | "
-              f"kernel x{row['train_ratio_kernel']:.2f} mem x{row['memory_ratio_kernel']:.2f} | "
-              f"factored x{row['train_ratio_factored']:.2f} "
-              f"mem x{row['memory_ratio_factored']:.2f} | kernel/factored "
-              f"x{row['train_ratio_kernel_vs_factored']:.2f} | merged inference "
-              f"x{row['infer_ratio_merged']:.2f}", flush=True)
+        print(f"{shape:<14} plain {t['plain'] * 1e3:7.1f} ms{mem.get('plain', '')} | "
+              f"kernel x{row['train_ratio_kernel']:.2f}{mem.get('kernel', '')} | "
+              f"factored x{row['train_ratio_factored']:.2f}{mem.get('factored', '')} | "
+              f"kernel/factored x{row['train_ratio_kernel_vs_factored']:.2f} | merged "
+              f"inference x{row['infer_ratio_merged']:.2f}", flush=True)
     return rows
 
 
@@ -354,7 +359,81 @@ def svf_tf_functions(variant, size, batch, backbone, strategy="auto", jit=False,
     predict = task.make_predict_fn(svf_tf.merge_svf(model) if merged else model)
     data = {k: tf.constant(v) for k, v in _random_batch(size, batch).items()}
     inputs = [data[k] for k in ("query_image", "support_images", "support_masks")]
-    return (lambda: step(data)["loss"].numpy()), (lambda: predict(*inputs).numpy())
+
+    def train():
+        return step(data)["loss"].numpy()
+
+    def evaluate():
+        return predict(*inputs).numpy()
+
+    train.graph = lambda: step.get_concrete_function(data).graph  # the traced functions
+    evaluate.graph = lambda: predict.get_concrete_function(*inputs).graph
+    return train, evaluate
+
+
+# The work of a training step, counted in its traced graph. TensorFlow's
+# profiler counts only ops with registered statistics (not the conv gradients)
+# and every op of the graph, also those the runtime prunes: the gradient of a
+# conv is built for its kernel and its input together, and the one nothing
+# reads (a frozen kernel's) never runs.
+#: Conv and matmul ops: their multiply-accumulates, from static shapes.
+MAC_KINDS = {"Conv2D": "forward", "Conv2DBackpropInput": "input_grad",
+             "Conv2DBackpropFilter": "kernel_grad", "MatMul": "matmul",
+             "BatchMatMulV2": "matmul", "BatchMatMulV3": "matmul", "Einsum": "matmul"}
+
+
+def op_macs(op):
+    """Multiply-accumulates of one `MAC_KINDS` op (NHWC convs; 0 for other ops)."""
+    import numpy as np
+
+    def dims(tensor):
+        return [int(d) for d in tensor.shape]
+
+    kind = op.type
+    if kind == "Conv2D":  # output pixels x channels x (kh kw cin)
+        kernel = dims(op.inputs[1])
+        return int(np.prod(dims(op.outputs[0]))) * int(np.prod(kernel[:3]))
+    if kind in ("Conv2DBackpropInput", "Conv2DBackpropFilter"):  # as the forward conv
+        kernel = dims(op.inputs[1] if kind == "Conv2DBackpropInput" else op.outputs[0])
+        return int(np.prod(dims(op.inputs[2]))) * int(np.prod(kernel[:3]))
+    if kind == "Einsum":  # the product of every index's extent
+        inputs = op.get_attr("equation").decode().split("->")[0].split(",")
+        extent = {}
+        for letters, tensor in zip(inputs, op.inputs, strict=True):
+            extent.update(zip(letters, dims(tensor), strict=True))
+        return int(np.prod(list(extent.values())))
+    if kind in MAC_KINDS:  # MatMul / BatchMatMul: output x contracted extent
+        a = dims(op.inputs[0])
+        transposed = op.get_attr("transpose_a" if kind == "MatMul" else "adj_x")
+        return int(np.prod(dims(op.outputs[0]))) * (a[-2] if transposed else a[-1])
+    return 0
+
+
+def live_ops(graph):
+    """The ops the runtime keeps: the fan-in of the graph's outputs and stateful ops."""
+    outputs = {tensor.op for tensor in getattr(graph, "outputs", ())}
+    stack = [op for op in graph.get_operations() if op in outputs or op._is_stateful]
+    live = set()
+    while stack:
+        op = stack.pop()
+        if op not in live:
+            live.add(op)
+            stack.extend([tensor.op for tensor in op.inputs] + list(op.control_inputs))
+    return live
+
+
+def graph_macs(graph, totals=None, seen=None):
+    """{kind: multiply-accumulates} of the live ops of `graph` and its nested functions."""
+    totals = dict.fromkeys(sorted(set(MAC_KINDS.values())), 0) if totals is None else totals
+    seen = set() if seen is None else seen
+    for op in live_ops(graph):
+        if op.type in MAC_KINDS:
+            totals[MAC_KINDS[op.type]] += op_macs(op)
+    for name, function in getattr(graph, "_functions", {}).items():
+        if name not in seen and getattr(function, "graph", None) is not None:
+            seen.add(name)
+            graph_macs(function.graph, totals, seen)
+    return totals
 
 
 def torch_model(variant, threads):
@@ -504,6 +583,7 @@ def model_time_worker(size, batch, jit, repeats, variants, backbone, strategy):
     """Every variant's training step in this process, timed interleaved round by round."""
     steps = {v: svf_tf_functions(v, size, batch, backbone, strategy, jit)[0] for v in variants}
     rounds = interleaved_rounds(steps, repeats)
+    macs = {v: graph_macs(step.graph()) for v, step in steps.items()}
 
     def ratio(a, b):
         return round_ratio(rounds, a, b) if {a, b} <= set(steps) else None
@@ -511,7 +591,10 @@ def model_time_worker(size, batch, jit, repeats, variants, backbone, strategy):
     return {"jit_compile": jit, "seconds": round_medians(rounds),
             "ratio_to_part": {v: ratio(v, "part") for v in steps},
             "kernel_over_factored": ratio("svf_kernel", "svf"),
-            "svf_over_paper": ratio("svf", "svf_paper")}
+            "svf_over_paper": ratio("svf", "svf_paper"), "gmacs": {
+                v: {kind: m / 1e9 for kind, m in counts.items()} for v, counts in macs.items()},
+            "macs_ratio_to_part": {v: sum(macs[v].values()) / max(sum(macs["part"].values()), 1)
+                                   for v in macs}}
 
 
 def model_infer_worker(size, batch, repeats, backbone, strategy):
@@ -520,8 +603,11 @@ def model_infer_worker(size, batch, repeats, backbone, strategy):
                  "svf_merged": svf_tf_functions("svf", size, batch, backbone, strategy,
                                                 merged=True)[1]}
     rounds = interleaved_rounds(functions, repeats)
+    macs = {name: sum(graph_macs(function.graph()).values())
+            for name, function in functions.items()}
     return {"seconds": round_medians(rounds),
-            "ratio_merged": round_ratio(rounds, "svf_merged", "plain")}
+            "ratio_merged": round_ratio(rounds, "svf_merged", "plain"),
+            "macs_ratio_merged": macs["svf_merged"] / max(macs["plain"], 1)}
 
 
 def model_memory_worker(variant, size, batch, jit, backbone, strategy):
@@ -545,7 +631,8 @@ def model_section(size, batch, repeats, variants, xla, memory, backbone, strateg
             row["memory_ratio_to_part"] = {v: m / part_mb for v, m in row["step_peak_mb"].items()}
         rows.append(row)
         print(f"XLA {'on ' if jit else 'off'}: " + " | ".join(
-            f"{v} {row['seconds'][v]:.2f} s (x{row['ratio_to_part'][v]:.2f} of part"
+            f"{v} {row['seconds'][v]:.2f} s (x{row['ratio_to_part'][v]:.2f} of part, MACs "
+            f"x{row['macs_ratio_to_part'][v]:.2f}"
             + (f", mem x{row['memory_ratio_to_part'][v]:.2f})" if memory else ")")
             for v in variants), flush=True)
     return rows
@@ -871,7 +958,8 @@ def main(argv):
     if "layer" in FLAGS.sections:
         print(f"\n[layer] batch {FLAGS.batch}, {FLAGS.size}x{FLAGS.size}, median of "
               f"{FLAGS.repeats}; ratios are SVF / plain trainable conv")
-        results["layer"] = layer_section(FLAGS.batch, FLAGS.size, FLAGS.repeats, shapes)
+        results["layer"] = layer_section(FLAGS.batch, FLAGS.size, FLAGS.repeats, shapes,
+                                            FLAGS.memory)
     if "build" in FLAGS.sections:
         results["build"] = isolated(build_worker, FLAGS.repeats)
         print(f"\n[build] apply_svf on all 53 ResNet50 convs: "
@@ -886,7 +974,7 @@ def main(argv):
                        max(FLAGS.repeats, 5), backbone, strategy)
         results["model_inference"] = row
         print(f"inference: plain model {row['seconds']['plain']:.3f} s, merged SVF model "
-              f"x{row['ratio_merged']:.3f}", flush=True)
+              f"x{row['ratio_merged']:.3f} (MACs x{row['macs_ratio_merged']:.3f})", flush=True)
     if "data" in FLAGS.sections:
         data = isolated(data_worker, FLAGS.data_size, FLAGS.repeats, backbone, strategy)
         results["data"] = data

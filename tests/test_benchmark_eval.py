@@ -6,11 +6,6 @@ in PyTorch: test transform, test Dataset, `intersectionAndUnionGPU` and the
 loop's accumulation. These run here in-process, without models or subprocesses.
 """
 
-import importlib.util
-import logging
-import os
-import pathlib
-
 import cv2
 import numpy as np
 import pytest
@@ -20,27 +15,8 @@ from svf_tf.data.episodes.sampling import Episode
 pytestmark = pytest.mark.torch
 torch = pytest.importorskip("torch")
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 MEAN = np.array([0.485, 0.456, 0.406]) * 255
 STD = np.array([0.229, 0.224, 0.225]) * 255
-
-
-@pytest.fixture(scope="module")
-def bench():
-    """scripts/benchmark.py as a module, its start-up's log settings undone afterwards."""
-    saved_env = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
-    loggers = {name: logging.getLogger(name).level for name in ("tensorflow", "matplotlib")}
-    spec = importlib.util.spec_from_file_location("benchmark_script",
-                                                  ROOT / "scripts" / "benchmark.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if saved_env is None:
-        os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    else:
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = saved_env
-    for name, level in loggers.items():
-        logging.getLogger(name).setLevel(level)
-    return module
 
 
 # A 3 (high) x 5 (wide) label; class 7 is the episode's, 3 another class, 255 ignored.

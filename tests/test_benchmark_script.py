@@ -21,10 +21,11 @@ def quick(tmp_path_factory, synthetic_cache):
     """(report, stdout) of one `--quick` run of every section but build, shared by the tests.
 
     One process instead of three: the sections are independent, and each starts its own
-    workers. The model and data sections run VGG16 at 17 px, one variant, no memory
-    processes; the layer, pytorch and eval sections take the --quick values (33 px, batch
-    1, 4 test episodes), the pytorch section its SVF variant only (three processes that
-    each build a ResNet-50 per variant).
+    workers. The model and data sections run VGG16 at 17 px, one variant; the layer,
+    pytorch and eval sections take the --quick values (33 px, batch 1, 4 test episodes),
+    the pytorch section its SVF variant only (three processes that each build a ResNet-50
+    per variant). Peak memory is measured by the pytorch section only (--nomemory: no
+    memory process in the model and layer sections).
     """
     out = tmp_path_factory.mktemp("bench") / "bench.json"
     sections = ["pytorch", "eval"] * HAS_TORCH + ["layer", "model", "data"]
@@ -46,6 +47,7 @@ def test_layer_section_writes_ratios(quick):
     assert set(row["train_seconds"]) == {"plain", "svf_kernel", "svf_factored"}
     assert all(value > 0 for value in row["train_seconds"].values())
     assert row["infer_ratio_merged"] > 0 and "conv4_1x1_out" in stdout
+    assert "train_step_peak_mb" not in row  # --nomemory
 
 
 @pytest.mark.parametrize("flag", ["--sections=gpu", "--pytorch_variants=gpu"])
@@ -62,8 +64,13 @@ def test_model_and_data_sections_and_the_target_table(quick):
     (row,) = report["model"]
     assert row["jit_compile"] is False and set(row["seconds"]) == {"part", "svf"}
     assert row["ratio_to_part"]["part"] == 1.0 and row["seconds"]["svf"] > 0
-    assert "memory_ratio_to_part" not in row  # --nomemory; memory is run in the layer test
+    assert "memory_ratio_to_part" not in row  # --nomemory; the pytorch section's test has it
+    # The work counted in the traced steps: S trains without kernel gradients of the convs.
+    assert row["macs_ratio_to_part"]["part"] == 1.0 and set(row["gmacs"]) == {"part", "svf"}
+    assert 0 < row["gmacs"]["svf"]["kernel_grad"] < row["gmacs"]["part"]["kernel_grad"]
+    assert f"MACs x{row['macs_ratio_to_part']['svf']:.2f}" in stdout
     assert report["model_inference"]["ratio_merged"] > 0
+    assert report["model_inference"]["macs_ratio_merged"] == 1.0  # the plain model's convs
     data = report["data"]
     assert data["pipeline_1shot_episodes_per_s"] > 0 and "eval_episodes_per_s" not in data
     assert data["pipeline_over_consumption_1shot"] == (
