@@ -12,9 +12,10 @@ ResNet-50 (made on first use and cached). Every run is a run directory
 under `<out_dir>`; a rerun skips what has finished and resumes what was
 killed; a job whose backbone is not there yet (a stage left out) is skipped
 with a line saying so. Writes `results.json` (every number, command and
-setting) and `results.md` (also printed): per backbone, the prior's mIoU /
+setting), `results.md` (also printed): per backbone, the prior's mIoU /
 FB-IoU and the meta-trained model's (best and last evaluation), mean +- std
-over the seeds that have finished.
+over the seeds that have finished, and `results.png`: each seed's prior and
+meta-trained mIoU per backbone.
 """
 
 import json
@@ -42,6 +43,7 @@ from svf_tf.bcpt.replication import (  # noqa: E402
     run_job,
     summarize,
 )
+from svf_tf.bcpt.replication_figure import plot_results  # noqa: E402
 from svf_tf.cli import errors as cli  # noqa: E402
 from svf_tf.config.flags import define_flags  # noqa: E402
 
@@ -49,7 +51,7 @@ from svf_tf.config.flags import define_flags  # noqa: E402
 define_flags(names=("cache_dir",))
 
 flags.DEFINE_string("out_dir", "runs/replicate_bcpt", "Directory of the experiment: its run "
-                    "directories, logs/, results.json and results.md.")
+                    "directories, logs/, results.json, results.md and results.png.")
 flags.DEFINE_list("seeds", ["321", "322", "323"], "Seeds; each seed is a whole chain.")
 flags.DEFINE_list("stages", ["pretrain", "prior", "meta"], "Stages to run: pretrain, prior, "
                   "meta (prior and meta need the pre-training of their seed).")
@@ -99,9 +101,11 @@ def main(argv):
               "table": table, "runs": runs}
     write_file_atomically(os.path.join(out_dir, "results.json"),
                           json.dumps(report, indent=1))
+    plot_results(runs, os.path.join(out_dir, "results.png"))
     text = markdown(table, runs)
-    write_file_atomically(os.path.join(out_dir, "results.md"), text)
-    print(text)
+    write_file_atomically(os.path.join(out_dir, "results.md"),
+                          text + "\n![prior and meta-trained mIoU per seed](results.png)\n")
+    print(text + f"\nfigure: {os.path.join(out_dir, 'results.png')}")
 
 
 if __name__ == "__main__":

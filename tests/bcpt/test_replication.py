@@ -88,3 +88,44 @@ def test_a_failed_job_is_one_line_naming_its_log(tmp_path):
         replication.run_job(1, 1, "prior", "x", str(tmp_path), values, str(tmp_path))
     assert "no_such_mode" in (tmp_path / "prior_x_seed3.log").read_text()
     assert os.path.isfile(tmp_path / "prior_x_seed3.log")
+
+
+def test_the_figure_has_each_seeds_point_and_the_mean_bar_per_backbone(tmp_path):
+    from svf_tf.bcpt.replication_figure import plot_results
+
+    runs = [{"seed": seed, "stage": "prior", "backbone": backbone, "numbers": {"miou": value}}
+            for seed, backbone, value in ((1, "random", 0.10), (2, "random", 0.20),
+                                          (1, "bcpt", 0.30), (2, "bcpt", 0.50))]
+    runs += [{"seed": 1, "stage": "meta", "backbone": "start", "numbers": {"best_miou": 0.25}},
+             {"seed": 1, "stage": "pretrain", "backbone": "bcpt",
+              "numbers": {"base_class_best_miou": 0.9}}]  # not drawn
+    figure = plot_results(runs, str(tmp_path / "results.png"))
+    prior, meta = figure.axes
+    # x: random 0, start 1, standard 2, bcpt 3; the seeds' markers side by side.
+    seed1, seed2 = (collection.get_offsets().tolist() for collection in prior.collections)
+    assert seed1 == [[-0.06, 10.0], [2.94, 30.0]] and seed2 == [[0.06, 20.0], [3.06, 50.0]]
+    assert [round(bar.get_height(), 6) for bar in prior.patches] == [15.0, 40.0]
+    (only,) = meta.collections
+    assert only.get_offsets().tolist() == [[0.94, 25.0]]
+    assert [bar.get_height() for bar in meta.patches] == [25.0]
+    assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow  # a subprocess
+def test_the_script_writes_table_numbers_and_figure(tmp_path):
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, os.path.join(root, "scripts", "replicate_bcpt.py"), "--tiny",
+         "--seeds=1", "--stages=", f"--out_dir={out}"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((out / "results.json").read_text())
+    assert report["runs"] == [] and report["settings"]["seeds"] == [1]
+    assert "![prior and meta-trained mIoU per seed](results.png)" in (
+        out / "results.md").read_text()
+    assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"figure: {out / 'results.png'}" in result.stdout
