@@ -57,6 +57,7 @@ machine may be shared and noisy. The last table lists the issue's targets.
 
 import concurrent.futures
 import json
+import math
 import multiprocessing
 import os
 import pathlib
@@ -384,28 +385,26 @@ MAC_KINDS = {"Conv2D": "forward", "Conv2DBackpropInput": "input_grad",
 
 def op_macs(op):
     """Multiply-accumulates of one `MAC_KINDS` op (NHWC convs; 0 for other ops)."""
-    import numpy as np
-
     def dims(tensor):
         return [int(d) for d in tensor.shape]
 
     kind = op.type
     if kind == "Conv2D":  # output pixels x channels x (kh kw cin)
         kernel = dims(op.inputs[1])
-        return int(np.prod(dims(op.outputs[0]))) * int(np.prod(kernel[:3]))
+        return math.prod(dims(op.outputs[0])) * math.prod(kernel[:3])
     if kind in ("Conv2DBackpropInput", "Conv2DBackpropFilter"):  # as the forward conv
         kernel = dims(op.inputs[1] if kind == "Conv2DBackpropInput" else op.outputs[0])
-        return int(np.prod(dims(op.inputs[2]))) * int(np.prod(kernel[:3]))
+        return math.prod(dims(op.inputs[2])) * math.prod(kernel[:3])
     if kind == "Einsum":  # the product of every index's extent
         inputs = op.get_attr("equation").decode().split("->")[0].split(",")
         extent = {}
         for letters, tensor in zip(inputs, op.inputs, strict=True):
             extent.update(zip(letters, dims(tensor), strict=True))
-        return int(np.prod(list(extent.values())))
+        return math.prod(extent.values())
     if kind in MAC_KINDS:  # MatMul / BatchMatMul: output x contracted extent
         a = dims(op.inputs[0])
         transposed = op.get_attr("transpose_a" if kind == "MatMul" else "adj_x")
-        return int(np.prod(dims(op.outputs[0]))) * (a[-2] if transposed else a[-1])
+        return math.prod(dims(op.outputs[0])) * (a[-2] if transposed else a[-1])
     return 0
 
 
