@@ -56,28 +56,6 @@ def synthetic_cache(tmp_path_factory):
     return str(cache)
 
 
-@pytest.fixture(scope="session")
-def bench():
-    """scripts/benchmark.py as a module, its start-up's log settings undone afterwards."""
-    import importlib.util
-    import logging
-    import pathlib
-
-    saved_env = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
-    loggers = {name: logging.getLogger(name).level for name in ("tensorflow", "matplotlib")}
-    path = pathlib.Path(__file__).resolve().parent.parent / "scripts" / "benchmark.py"
-    spec = importlib.util.spec_from_file_location("benchmark_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if saved_env is None:
-        os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    else:
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = saved_env
-    for name, level in loggers.items():
-        logging.getLogger(name).setLevel(level)
-    return module
-
-
 @pytest.fixture
 def linked_cache(tmp_path, synthetic_cache):
     """A private cache directory (`tmp_path/cache`) holding the session's synthetic dataset.

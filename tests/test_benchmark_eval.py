@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from benchmarks import reference_test_loop as loop
 from svf_tf.data.episodes.sampling import Episode
 
 pytestmark = pytest.mark.torch
@@ -46,9 +47,9 @@ def expected_image(rgb):
     return (image - MEAN[:, None, None]) / STD[:, None, None]
 
 
-def test_test_transform_resizes_floors_pads_and_normalises(bench):
+def test_test_transform_resizes_floors_pads_and_normalises():
     image = np.full((3, 5, 3), (10.0, 120.0, 250.0), np.float32)
-    tensor, mask = bench.torch_test_transform(image, BINARY, 17)
+    tensor, mask = loop.torch_test_transform(image, BINARY, 17)
     assert tensor.dtype == torch.float32 and tuple(tensor.shape) == (3, 17, 17)
     assert mask.dtype == torch.int64 and tuple(mask.shape) == (17, 17)
     np.testing.assert_array_equal(mask.numpy(), expected_mask(BINARY))
@@ -57,7 +58,7 @@ def test_test_transform_resizes_floors_pads_and_normalises(bench):
 
 
 def test_test_episodes_read_bgr_files_binarise_for_the_class_and_keep_the_raw_label(
-        bench, tmp_path):
+        tmp_path):
     bgr = np.full((3, 5, 3), (250, 120, 10), np.uint8)  # RGB (10, 120, 250) on disk as BGR
     for name in ("query", "support"):
         cv2.imwrite(str(tmp_path / f"{name}.png"), bgr)
@@ -65,7 +66,7 @@ def test_test_episodes_read_bgr_files_binarise_for_the_class_and_keep_the_raw_la
     items = [(str(tmp_path / f"{n}.png"), str(tmp_path / f"{n}_label.png"))
              for n in ("query", "support")]
     episode = Episode(query=items[0], class_id=7, class_slot=2, supports=(items[1],))
-    dataset = bench.TorchTestEpisodes([episode], 17)
+    dataset = loop.TorchTestEpisodes([episode], 17)
     assert len(dataset) == 1
     query, label, supports, masks, class_slot, raw_label = dataset[0]
     np.testing.assert_allclose(query.numpy(), expected_image((10, 120, 250)), atol=1e-5)
@@ -77,20 +78,20 @@ def test_test_episodes_read_bgr_files_binarise_for_the_class_and_keep_the_raw_la
     np.testing.assert_array_equal(raw_label, BINARY)  # original size, binary, 255 kept
 
 
-def test_intersection_and_union_ignores_255_as_the_references_do(bench):
+def test_intersection_and_union_ignores_255_as_the_references_do():
     # After the prediction takes 255 where the target has it: pred [0, 255, 1, 1],
     # target [0, 255, 0, 1]. Intersection (equal, in [0, 1]): one 0, one 1.
     # Prediction areas: one 0, two 1; target: two 0, one 1; union = 1+2-1, 2+1-1.
     output = torch.tensor([[0, 0], [1, 1]])
     target = torch.tensor([[0, 255], [0, 1]])
-    intersection, union, area_target = bench.intersection_and_union(output, target)
+    intersection, union, area_target = loop.intersection_and_union(output, target)
     assert intersection.tolist() == [1.0, 1.0]
     assert union.tolist() == [2.0, 2.0]
     assert area_target.tolist() == [2.0, 1.0]
     assert output.tolist() == [[0, 0], [1, 1]]  # the caller's prediction is left alone
 
 
-def test_test_loop_scores_at_the_original_size_per_class_slot(bench):
+def test_test_loop_scores_at_the_original_size_per_class_slot():
     """Foreground everywhere, one episode of slot 3 whose raw label is 2 x 3.
 
     L = 3: the target is the label over a 3 x 3 canvas of 255, so 5 pixels
@@ -106,7 +107,7 @@ def test_test_loop_scores_at_the_original_size_per_class_slot(bench):
         def forward(self, query, supports, masks):
             return torch.stack([torch.zeros(1, size, size), torch.ones(1, size, size)], 1)
 
-    report = bench.torch_test_loop(Foreground(), [batch], num_classes=5)
+    report = loop.torch_test_loop(Foreground(), [batch], num_classes=5)
     assert report["episodes"] == 1 and report["episodes_per_s"] > 0
     assert report["miou"] == pytest.approx(0.12)
     assert report["fb_iou"] == pytest.approx(0.3)

@@ -11,6 +11,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from benchmarks.macs import graph_macs, live_ops, op_macs
+from benchmarks.svf_tf_side import random_batch
+
 BATCH, SIDE = 2, 8
 # Input 2x8x8x3 -> conv 3x3 3->4 ("first") -> conv 1x1 4->5 -> global mean -> Dense 5->3
 # -> EinsumDense "ab,bc->ac" 3->2; the loss is the mean of the output.
@@ -45,8 +48,8 @@ def toy_step(first_trains):
 
 
 @pytest.mark.parametrize("first_trains", [False, True])
-def test_counts_the_convs_and_matmuls_that_run(bench, first_trains):
-    counts = bench.graph_macs(toy_step(first_trains))
+def test_counts_the_convs_and_matmuls_that_run(first_trains):
+    counts = graph_macs(toy_step(first_trains))
     assert counts["forward"] == FIRST_CONV + SECOND_CONV
     # The second conv's input gradient only matters if the first conv trains; its
     # kernel gradient always does. Nothing needs the first conv's input gradient.
@@ -55,16 +58,16 @@ def test_counts_the_convs_and_matmuls_that_run(bench, first_trains):
     assert counts["matmul"] == 3 * DENSE + 3 * EINSUM
 
 
-def test_the_graph_holds_the_gradients_that_never_run(bench):
+def test_the_graph_holds_the_gradients_that_never_run():
     # Why the count keeps live ops only: with the first conv frozen, the traced graph still
     # has input gradients (at least the second conv's), which the runtime prunes.
     graph = toy_step(first_trains=False)
-    built = sum(bench.op_macs(op) for op in graph.get_operations()
+    built = sum(op_macs(op) for op in graph.get_operations()
                 if op.type == "Conv2DBackpropInput")
-    assert built >= SECOND_CONV and bench.graph_macs(graph)["input_grad"] == 0
+    assert built >= SECOND_CONV and graph_macs(graph)["input_grad"] == 0
 
 
-def test_no_backward_op_runs_in_the_stages_that_do_not_train(bench, synthetic_cache, tmp_path):
+def test_no_backward_op_runs_in_the_stages_that_do_not_train(synthetic_cache, tmp_path):
     """The live gradient ops of the tiny VGG16-BN baseline's training step, by layer.
 
     Frozen backbone: every backward op is in the head. SVF (S of layer2-4): the
@@ -81,9 +84,9 @@ def test_no_backward_op_runs_in_the_stages_that_do_not_train(bench, synthetic_ca
         model = task.build_model()
         step = task.make_train_step(model, task.build_optimizer(model, total_steps=10),
                                     tf.distribute.get_strategy())
-        batch = {k: tf.constant(v) for k, v in bench._random_batch(33, 2).items()}
+        batch = {k: tf.constant(v) for k, v in random_batch(33, 2).items()}
         graph = step.get_concrete_function(batch).graph
-        reached[finetune] = {op.name for op in bench.live_ops(graph)
+        reached[finetune] = {op.name for op in live_ops(graph)
                              if op.type.startswith("Conv2DBackprop")}
     assert reached["freeze"] and not any("backbone" in name for name in reached["freeze"])
     blocks = {block for block in ("block1", "block2", "block3", "block4", "block5")
