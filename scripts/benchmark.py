@@ -10,7 +10,9 @@ Sections (`--sections`, comma separated):
            benchmark-only dependency), its layer2-4 convs in the SVF authors'
            factored form for SVF. For SVF on layer2-4 and a frozen backbone,
            at every --sizes x --batches: training step and eval forward
-           (svf-tf / PyTorch, the four timed interleaved in one process),
+           (svf-tf / PyTorch, timed interleaved in one process; svf-tf's eval
+           forward is the model --mode=eval scores, SVF merged, and the
+           factored SVF model that validation scores is timed as well),
            and the peak memory a training step adds above the framework
            runtime (one process per framework and variant). PyTorch runs on
            --torch_threads threads, TensorFlow at its default. The weights

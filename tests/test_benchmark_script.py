@@ -87,13 +87,16 @@ def test_quick_pytorch_section_prints_the_issue_table(quick):
     report, stdout = quick
     (row,) = report["pytorch"]  # --pytorch_variants=svf
     assert row["variant"] == "svf" and report["settings"]["sizes"] == [33]
-    assert row["train_ratio"] > 0 and row["eval_ratio"] > 0
-    assert set(row["seconds"]) == {"svf_tf_train", "torch_train", "svf_tf_eval", "torch_eval"}
+    assert row["train_ratio"] > 0 and row["eval_ratio"] > 0 and row["eval_ratio_factored"] > 0
+    # svf-tf's eval forward is --mode=eval's merged model; the factored one is timed too.
+    assert set(row["seconds"]) == {"svf_tf_train", "torch_train", "svf_tf_eval", "torch_eval",
+                                   "svf_tf_eval_factored"}
     # Each framework's memory is measured in its own process: the PyTorch
     # process never loads TensorFlow, so its runtime is the smaller.
     assert row["runtime_mb"]["torch"] < row["runtime_mb"]["svf_tf"]
     assert row["step_peak_mb"]["torch"] > 0 and row["step_peak_mb"]["svf_tf"] > 0
-    assert "| SVF on layer2-4, 33 px, batch 1 |" in stdout
+    assert (f"| SVF on layer2-4, 33 px, batch 1 | {row['train_ratio']:.2f}x | "
+            f"{row['eval_ratio']:.2f}x | {row['eval_ratio_factored']:.2f}x |") in stdout
     assert "train step <= 1.0x PyTorch (SVF on layer2-4, 33 px, batch 1)" in stdout
     targets = [t["target"] for t in report["targets"]]
     assert "eval forward <= 1.0x PyTorch (SVF on layer2-4, 33 px, batch 1)" in targets
