@@ -26,8 +26,8 @@ def model_time_worker(size, batch, jit, repeats, variants, backbone, strategy):
 def model_infer_worker(size, batch, repeats, backbone, strategy):
     """Inference of the plain (frozen-backbone) model against the merged SVF model."""
     functions = {"plain": svf_tf_functions("freeze", size, batch, backbone, strategy)[1],
-                 "svf_merged": svf_tf_functions("svf", size, batch, backbone, strategy,
-                                                merged=True)[1]}
+                 "svf_merged": svf_tf_functions("svf", size, batch, backbone,
+                                                strategy)[1].merged()}
     rounds = interleaved_rounds(functions, repeats)
     macs = {name: sum(graph_macs(function.graph()).values())
             for name, function in functions.items()}

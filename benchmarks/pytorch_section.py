@@ -21,8 +21,7 @@ def pytorch_time_worker(variant, size, batch, repeats, threads, strategy):
     functions = {"svf_tf_train": tf_train, "torch_train": torch_train,
                  "svf_tf_eval": tf_eval, "torch_eval": torch_eval}
     if variant == "svf":
-        functions["svf_tf_eval"] = svf_tf_functions(variant, size, batch, "resnet50", strategy,
-                                                    merged=True)[1]
+        functions["svf_tf_eval"] = tf_eval.merged()
         functions["svf_tf_eval_factored"] = tf_eval
     rounds = interleaved_rounds(functions, repeats)
     row = {"seconds": round_medians(rounds),

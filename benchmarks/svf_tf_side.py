@@ -25,11 +25,12 @@ def random_batch(size, batch, shot=1):
             "class_slot": np.zeros((batch,), "int32")}
 
 
-def svf_tf_functions(variant, size, batch, backbone, strategy="auto", jit=False, merged=False):
+def svf_tf_functions(variant, size, batch, backbone, strategy="auto", jit=False):
     """(train step, eval forward) of svf-tf's baseline, the real `FewShotTask` ones.
 
     Both run on a fixed random batch and block until their result is on the
-    host. `merged`: the eval forward of the merged SVF model (`merge_svf`).
+    host. `evaluate.merged()`: the eval forward of the same model with its
+    SVF layers merged (`merge_svf`, as `main.py --mode=eval` scores it).
     """
     import tensorflow as tf
 
@@ -53,16 +54,22 @@ def svf_tf_functions(variant, size, batch, backbone, strategy="auto", jit=False,
                     layer.compute = "factored"
         optimizer = task.build_optimizer(model, total_steps=100)
     step = task.make_train_step(model, optimizer, distribution)
-    predict = task.make_predict_fn(svf_tf.merge_svf(model) if merged else model)
     data = {k: tf.constant(v) for k, v in random_batch(size, batch).items()}
     inputs = [data[k] for k in ("query_image", "support_images", "support_masks")]
 
     def train():
         return step(data)["loss"].numpy()
 
-    def evaluate():
-        return predict(*inputs).numpy()
+    def eval_forward(eval_model):
+        predict = task.make_predict_fn(eval_model)
+
+        def evaluate():
+            return predict(*inputs).numpy()
+
+        evaluate.graph = lambda: predict.get_concrete_function(*inputs).graph
+        return evaluate
 
     train.graph = lambda: step.get_concrete_function(data).graph  # the traced functions
-    evaluate.graph = lambda: predict.get_concrete_function(*inputs).graph
+    evaluate = eval_forward(model)
+    evaluate.merged = lambda: eval_forward(svf_tf.merge_svf(model))
     return train, evaluate
